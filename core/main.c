@@ -1,0 +1,141 @@
+/* flinkop's command line: parses options and hands over to the command that does the work. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "dryrun.h"
+#include "version.h"
+
+static const char usage[] =
+    "usage: flinkop --dry-run [--script-dir DIR] -f FILE [-f FILE ...] [--watch-namespaces a,b]\n"
+    "                         [--operator-namespace NS]\n"
+    "       flinkop --dry-run [--script-dir DIR] --install [--watch-namespaces a,b] [--operator-namespace NS]\n"
+    "       flinkop check [--script-dir DIR]\n"
+    "       flinkop --help | --version\n"
+    "\n"
+    "  --dry-run                print what the policies would create for the resources in FILEs, as YAML for\n"
+    "                           `kubectl apply -f -`; talks to no cluster\n"
+    "  -f, --filename FILE      a YAML file of FlinkDeployments, FlinkSessionJobs, Namespaces; - is stdin\n"
+    "  --script-dir DIR         the policies: DIR/rbac.lua, DIR/reconcile.lua, modules in DIR/scripts (default .)\n"
+    "  --install                print the operator's own install objects from rbac.lua's operator()\n"
+    "  --watch-namespaces LIST  namespaced scope: only these namespaces (default: cluster scope)\n"
+    "  --operator-namespace NS  the namespace the operator runs in (default: default)\n"
+    "  --policy-memory MIB      memory cap of a policy's Lua state (default 64)\n"
+    "  --policy-instructions N  Lua instructions one policy call may run (default 50000000)\n"
+    "  check                    load the policies and run their `tests` tables\n"
+    "\n"
+    "Exit status: 0 done; 1 an input or policy output was refused (nothing printed); 2 cannot run.\n";
+
+enum { OPT_SCRIPT_DIR = 256, OPT_WATCH, OPT_OPERATOR_NS, OPT_INSTALL, OPT_DRY_RUN, OPT_MEMORY, OPT_INSTRUCTIONS };
+
+static const struct option options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"filename", required_argument, NULL, 'f'},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"script-dir", required_argument, NULL, OPT_SCRIPT_DIR},
+    {"watch-namespaces", required_argument, NULL, OPT_WATCH},
+    {"operator-namespace", required_argument, NULL, OPT_OPERATOR_NS},
+    {"install", no_argument, NULL, OPT_INSTALL},
+    {"policy-memory", required_argument, NULL, OPT_MEMORY},
+    {"policy-instructions", required_argument, NULL, OPT_INSTRUCTIONS},
+    {NULL, 0, NULL, 0},
+};
+
+struct cli {
+    const char *command; /* "dry-run" or "check" */
+    struct dryrun_opts dry;
+    const char **files;
+};
+
+static int parse_positive(const char *text, const char *flag, long long *out)
+{
+    char *end;
+    long long v = strtoll(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || v <= 0) {
+        fprintf(stderr, "flinkop: %s \"%s\": expected a positive whole number\n", flag, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Returns 0 to run, 1 when --help or --version was answered, 2 on a usage error. */
+static int cli_parse(struct cli *c, int argc, char **argv)
+{
+    char err[256];
+    long long v;
+    int opt;
+    if (argc > 1 && strcmp(argv[1], "check") == 0) {
+        c->command = "check";
+        argc--;
+        argv++;
+    }
+    c->files = calloc((size_t)argc, sizeof *c->files);
+    if (c->files == NULL)
+        return 2;
+    c->dry.files = c->files;
+    c->dry.script_dir = ".";
+    c->dry.ctx.operator_namespace = "default";
+    c->dry.ctx.dry_run = 1;
+    while ((opt = getopt_long(argc, argv, "hVf:", options, NULL)) != -1) {
+        switch (opt) {
+        case 'h': fputs(usage, stdout); return 1;
+        case 'V': printf("flinkop %s (policy API v%d)\n", FLINKOP_VERSION, FLINKOP_POLICY_API); return 1;
+        case 'f': c->files[c->dry.file_count++] = optarg; break;
+        case OPT_DRY_RUN: if (c->command == NULL) c->command = "dry-run"; break;
+        case OPT_SCRIPT_DIR: c->dry.script_dir = optarg; break;
+        case OPT_OPERATOR_NS: c->dry.ctx.operator_namespace = optarg; break;
+        case OPT_INSTALL: c->dry.install = 1; break;
+        case OPT_WATCH:
+            context_free_namespaces(c->dry.ctx.watch_namespaces, c->dry.ctx.watch_count);
+            if (context_split_namespaces(optarg, &c->dry.ctx.watch_namespaces, &c->dry.ctx.watch_count, err,
+                                         sizeof err) != 0) {
+                fprintf(stderr, "flinkop: %s\n", err);
+                return 2;
+            }
+            break;
+        case OPT_MEMORY:
+            if (parse_positive(optarg, "--policy-memory", &v) != 0)
+                return 2;
+            c->dry.limits.memory_bytes = (size_t)v << 20;
+            break;
+        case OPT_INSTRUCTIONS:
+            if (parse_positive(optarg, "--policy-instructions", &v) != 0)
+                return 2;
+            c->dry.limits.instructions = v;
+            break;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "flinkop: unexpected argument \"%s\"\n%s", argv[optind], usage);
+        return 2;
+    }
+    if (c->command == NULL) {
+        fprintf(stderr, "flinkop: say what to do: --dry-run or check\n%s", usage);
+        return 2;
+    }
+    if (strcmp(c->command, "dry-run") == 0 && !c->dry.install && c->dry.file_count == 0) {
+        fprintf(stderr, "flinkop: --dry-run needs -f FILE (or --install)\n");
+        return 2;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c = {0};
+    int status = cli_parse(&c, argc, argv);
+    if (status == 1)
+        status = 0;
+    else if (status == 0 && strcmp(c.command, "check") == 0)
+        status = check_run(c.dry.script_dir, &c.dry.limits, stdout);
+    else if (status == 0)
+        status = dryrun_run(&c.dry, stdout, stderr);
+    context_free_namespaces(c.dry.ctx.watch_namespaces, c.dry.ctx.watch_count);
+    free(c.files);
+    return status;
+}

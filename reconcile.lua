@@ -1,0 +1,628 @@
+-- reconcile.lua: a FlinkDeployment becomes the Kubernetes objects of a Flink cluster (policy API v1).
+--
+-- One pass, like upstream's FlinkDeploymentController.reconcile:
+--   1. validate the spec (flink_validate, after DefaultValidator); an invalid spec gets no plan, so
+--      whatever runs keeps running, and the status says why;
+--   2. decide whether this pass may touch a running cluster: changing a job that keeps state needs
+--      a savepoint first, which takes the Flink REST API (a later issue), so such changes wait;
+--   3. build the objects as Flink's own Kubernetes decorators would (flink_jobmanager,
+--      flink_taskmanager) from the effective configuration (flink_config);
+--   4. report what can be seen from Kubernetes in the status (flink_status).
+-- Everything comes in through the arguments and time from ctx.now: same input, same answer.
+
+local json = require "json"
+local validate = require "flink_validate"
+local config = require "flink_config"
+local objects = require "flink_objects"
+local jobmanager = require "flink_jobmanager"
+local taskmanager = require "flink_taskmanager"
+local flink_status = require "flink_status"
+
+local M = {}
+
+local present = objects.is_present
+
+local function event(kind, reason, message)
+    return { type = kind, reason = reason, message = message }
+end
+
+local function previous_status(resource)
+    return present(resource.status) and resource.status or nil
+end
+
+-- The FlinkDeployment as the owner of the Deployments (upstream: kubernetes.jobmanager.owner.reference).
+local function flink_deployment_owner(resource)
+    return objects.owner_reference({
+        apiVersion = resource.apiVersion or "flink.apache.org/v1beta1",
+        kind = resource.kind or "FlinkDeployment",
+        metadata = resource.metadata,
+    })
+end
+
+-- The JobManager Deployment as the owner of everything else, as Flink's Fabric8FlinkKubeClient sets
+-- it; only known once the Deployment exists and has a uid.
+local function jobmanager_owner(deployment)
+    if not deployment then return nil end
+    return objects.owner_reference({
+        apiVersion = deployment.apiVersion or "apps/v1",
+        kind = deployment.kind or "Deployment",
+        metadata = deployment.metadata,
+    })
+end
+
+-- desired_objects(resource, c, deployment) -> list of objects, whether every owner reference is set
+function M.desired_objects(resource, c, deployment)
+    local fd_owner = flink_deployment_owner(resource)
+    local jm_owner = jobmanager_owner(deployment)
+    local list = objects.list()
+    local function add(obj, owner)
+        if obj then list[#list + 1] = objects.set_owner(obj, owner) end
+    end
+    add(jobmanager.jobmanager_deployment(c), fd_owner)
+    add(taskmanager.taskmanager_deployment(c), fd_owner)
+    add(jobmanager.rest_service(c), jm_owner)
+    add(jobmanager.internal_service(c), jm_owner)
+    add(jobmanager.flink_config_map(c), jm_owner)
+    add(jobmanager.pod_template_config_map(c), jm_owner)
+    add(jobmanager.ingress(c), jm_owner)
+    return list, jm_owner ~= nil
+end
+
+-- May a running cluster be changed (rolled, or deleted for a suspend) right now without losing state?
+-- Stateless jobs and session clusters: yes. last-state with HA: yes, the new JobManager resumes from
+-- the HA metadata (which has no owner and survives). Otherwise upstream takes a savepoint first.
+function M.safe_to_change(c)
+    if not c.application then return true end
+    local mode = present(c.spec.job.upgradeMode) and c.spec.job.upgradeMode or "stateless"
+    return mode == "stateless" or (mode == "last-state" and c.ha)
+end
+
+local function invalid(resource, problem)
+    local prev = previous_status(resource)
+    local status = objects.copy(prev or {})
+    status.error = flink_status.error_json("ValidationException", problem)
+    local deployed = flink_status.previous(prev) ~= nil
+    -- CommonStatus.getLifecycleState: an error before the first deployment is FAILED.
+    status.lifecycleState = deployed and (status.lifecycleState or "DEPLOYED") or "FAILED"
+    return {
+        objects = nil,
+        status = status,
+        events = objects.list({ event("Warning", "ValidationError", problem) }),
+    }
+end
+
+local function deferred(resource, c, deployment)
+    local prev = previous_status(resource)
+    local status = objects.copy(prev or {})
+    local message = string.format("spec.job.upgradeMode: %s: this change needs a savepoint of the running job " ..
+        "first, which this operator version cannot take yet (Flink REST API); the cluster keeps running the " ..
+        "last reconciled spec", c.spec.job.upgradeMode or "stateless")
+    status.error = flink_status.error_json("ReconciliationException", message)
+    status.jobManagerDeploymentStatus = flink_status.jobmanager_status(deployment, prev, nil, false)
+    return {
+        objects = nil,
+        status = status,
+        events = objects.list({ event("Warning", "UpgradeDeferred", message) }),
+        requeue_after = flink_status.REQUEUE.READY,
+    }
+end
+
+-- Application clusters: the job's status and where its TaskManagers are
+-- (ReconciliationUtils.getTaskManagerInfo).
+local function job_status(status, c, changed, suspended)
+    if not c.application then return end
+    status.jobStatus = objects.copy(present(status.jobStatus) and status.jobStatus or {})
+    if suspended then
+        status.jobStatus.state = "SUSPENDED"
+        status.taskManager = { labelSelector = "", replicas = 0 }
+        return
+    end
+    if changed or not present(status.jobStatus.state) or status.jobStatus.state == "SUSPENDED" then
+        status.jobStatus.state = "RECONCILING" -- what upstream sets after (re)deploying
+    end
+    local replicas = c.standalone and taskmanager.replicas(c)
+        or config.num_task_managers(c.cfg, config.int(c.cfg, "parallelism.default", 1))
+    status.taskManager = { labelSelector = "component=taskmanager,app=" .. c.name, replicas = replicas }
+end
+
+-- A FlinkDeployment labelled flink.apache.org/canary=true is a health probe of the operator itself.
+function M.is_canary(resource)
+    local labels = present(resource.metadata) and resource.metadata.labels
+    return present(labels) and labels["flink.apache.org/canary"] == "true"
+end
+
+function M.reconcile(resource, observed, ctx)
+    ctx = ctx or {}
+    assert(ctx.api_version == nil or ctx.api_version == 1, "reconcile.lua implements policy API v1")
+    local seen = (observed and observed.objects) or {}
+
+    if M.is_canary(resource) then
+        -- Upstream's CanaryResourceManager: a canary only proves the operator reconciles; it owns nothing.
+        return { objects = objects.list(), status = objects.copy(previous_status(resource) or {}), events = objects.list() }
+    end
+
+    local problem = validate.deployment(resource)
+    if problem then return invalid(resource, problem) end
+
+    local c = config.cluster(resource)
+    local deployment = seen["Deployment/" .. c.name]
+    local prev = previous_status(resource)
+    local changed = flink_status.spec_changed(resource)
+    local suspended = c.application and resource.spec.job.state == "suspended"
+
+    if deployment and changed and flink_status.previous(prev) and not M.safe_to_change(c) then
+        return deferred(resource, c, deployment)
+    end
+
+    local status = objects.copy(prev or {})
+    local events = objects.list()
+    status.error = json.null
+    if c.generation then status.observedGeneration = c.generation end
+
+    if suspended then
+        -- Upstream deletes the cluster of a suspended job (keeping HA metadata): an empty plan.
+        status.jobManagerDeploymentStatus = "MISSING"
+        status.reconciliationStatus = flink_status.reconciliation_status(resource, ctx, true)
+        status.lifecycleState = "SUSPENDED"
+        job_status(status, c, changed, true)
+        return { objects = objects.list(), status = status, events = events,
+                 requeue_after = flink_status.REQUEUE.READY }
+    end
+
+    local list, owners_complete = M.desired_objects(resource, c, deployment)
+
+    local jm, failure = flink_status.jobmanager_status(deployment, prev, c.generation, changed and deployment ~= nil)
+    if failure then
+        status.error = flink_status.error_json("DeploymentFailedException", failure,
+            { reason = failure:match("^([^:]+)") })
+    end
+    -- A session cluster is stable once its JobManager is ready; a job needs its REST status for that.
+    local stable_now = not c.application and jm == "READY"
+    status.reconciliationStatus = flink_status.reconciliation_status(resource, ctx, stable_now)
+    local rs = status.reconciliationStatus
+    status.jobManagerDeploymentStatus = jm
+    status.lifecycleState = flink_status.lifecycle(jm, false,
+        present(rs.lastStableSpec) and rs.lastStableSpec == rs.lastReconciledSpec, deployment ~= nil)
+    job_status(status, c, changed, false)
+
+    if not deployment and jm == "DEPLOYING" then
+        events[#events + 1] = event("Normal", "Submit", "Starting deployment")
+    elseif jm == "MISSING" then
+        events[#events + 1] = event("Warning", "RecoverDeployment", "Recovering lost deployment")
+    elseif deployment and changed then
+        events[#events + 1] = event("Normal", "SpecChanged", "UPGRADE change(s) detected, starting reconciliation.")
+    end
+
+    local requeue = flink_status.REQUEUE[jm]
+    if not owners_complete then requeue = 1 end -- the next pass adds the owner references
+    return { objects = list, status = status, events = events, requeue_after = requeue }
+end
+
+-- FlinkSessionJob: the job is submitted to its session cluster through the Flink REST API, which a
+-- later issue brings. Until then it owns no objects and reports no error.
+function M.reconcile_session_job(resource, observed, ctx)
+    local prev = present(resource.status) and resource.status or nil
+    local status = objects.copy(prev or {})
+    status.error = json.null
+    local events = objects.list()
+    if not present(status.lifecycleState) then
+        status.lifecycleState = "CREATED"
+        events[1] = event("Normal", "SubmissionPending",
+            "session jobs are submitted through the Flink REST API, which this operator version does not do yet")
+    end
+    return { objects = objects.list(), status = status, events = events }
+end
+
+-- Tests -----------------------------------------------------------------------------------------
+
+
+local NOW = { api_version = 1, operator_namespace = "flinkop", dry_run = false,
+              now = "2026-11-25T12:00:00Z", managed_by = "flinkop" }
+
+-- basic.yaml from the upstream examples, as the API server would hand it over.
+local function basic(overrides)
+    local fd = {
+        apiVersion = "flink.apache.org/v1beta1", kind = "FlinkDeployment",
+        metadata = { name = "basic-example", namespace = "flink", uid = "fd-uid", generation = 1 },
+        spec = {
+            image = "flink:2.2", flinkVersion = "v2_2", serviceAccount = "flink",
+            flinkConfiguration = { ["taskmanager.numberOfTaskSlots"] = 2 },
+            jobManager = { resources = { requests = { memory = "2048m", cpu = "1" } } },
+            taskManager = { resources = { requests = { memory = "2048m", cpu = "1" } } },
+            job = { jarURI = "local:///opt/flink/examples/streaming/StateMachineExample.jar",
+                    parallelism = 2, upgradeMode = "stateless" },
+        },
+    }
+    if overrides then overrides(fd) end
+    return fd
+end
+
+local function by_key(list)
+    local out = {}
+    for _, o in ipairs(list) do out[o.kind .. "/" .. o.metadata.name] = o end
+    return out
+end
+
+local function observed_deployment(uid, ready)
+    local dep = { apiVersion = "apps/v1", kind = "Deployment",
+                  metadata = { name = "basic-example", namespace = "flink", uid = uid, generation = 1,
+                               annotations = { [jobmanager.GENERATION_ANNOTATION] = "1" } },
+                  spec = { replicas = 1 }, status = { observedGeneration = 1, replicas = 1 } }
+    if ready then
+        dep.status.updatedReplicas, dep.status.readyReplicas, dep.status.availableReplicas = 1, 1, 1
+    end
+    return { objects = { ["Deployment/basic-example"] = dep } }
+end
+
+local function main_container(deployment)
+    for _, ct in ipairs(deployment.spec.template.spec.containers) do
+        if ct.name == "flink-main-container" then return ct end
+    end
+end
+
+local function config_text(result, name)
+    return by_key(result.objects)["ConfigMap/flink-config-" .. name].data
+end
+
+M.tests = {
+    ["basic.yaml makes the five objects Flink makes"] = function()
+        local r = M.reconcile(basic(), { objects = {} }, NOW)
+        local got = by_key(r.objects)
+        local names = {}
+        for k in pairs(got) do names[#names + 1] = k end
+        table.sort(names)
+        assert(table.concat(names, " ") == "ConfigMap/flink-config-basic-example ConfigMap/pod-template-basic-example " ..
+            "Deployment/basic-example Service/basic-example Service/basic-example-rest", table.concat(names, " "))
+        for _, o in ipairs(r.objects) do
+            assert(o.metadata.namespace == "flink", o.metadata.name)
+            assert(o.metadata.labels.app == "basic-example" and o.metadata.labels.type == "flink-native-kubernetes")
+        end
+    end,
+    ["the jobmanager deployment is labelled and selected as a flink jobmanager"] = function()
+        local dep = by_key(M.reconcile(basic(), { objects = {} }, NOW).objects)["Deployment/basic-example"]
+        assert(dep.apiVersion == "apps/v1" and dep.spec.replicas == 1)
+        for _, labels in ipairs({ dep.metadata.labels, dep.spec.selector.matchLabels, dep.spec.template.metadata.labels }) do
+            assert(labels.type == "flink-native-kubernetes" and labels.app == "basic-example" and labels.component == "jobmanager")
+        end
+        assert(dep.spec.template.spec.serviceAccountName == "flink" and dep.spec.template.spec.serviceAccount == "flink")
+    end,
+    ["the jobmanager container runs kubernetes-jobmanager.sh with its ports and pod ip"] = function()
+        local dep = by_key(M.reconcile(basic(), { objects = {} }, NOW).objects)["Deployment/basic-example"]
+        local ct = main_container(dep)
+        assert(ct.image == "flink:2.2" and ct.imagePullPolicy == "IfNotPresent")
+        assert(ct.command[1] == "/docker-entrypoint.sh")
+        assert(ct.args[1] == "bash" and ct.args[2] == "-c" and ct.args[3] == "kubernetes-jobmanager.sh kubernetes-application ")
+        local ports = {}
+        for _, p in ipairs(ct.ports) do ports[p.name] = p.containerPort end
+        assert(ports.rest == 8081 and ports["jobmanager-rpc"] == 6123 and ports.blobserver == 6124)
+        local env = ct.env[#ct.env]
+        assert(env.name == "_POD_IP_ADDRESS" and env.valueFrom.fieldRef.fieldPath == "status.podIP")
+        assert(ct.startupProbe.httpGet.path == "/config" and ct.startupProbe.httpGet.port == "rest")
+    end,
+    ["the jobmanager mounts its configuration and the taskmanager pod template"] = function()
+        local dep = by_key(M.reconcile(basic(), { objects = {} }, NOW).objects)["Deployment/basic-example"]
+        local ct = main_container(dep)
+        local mounts = {}
+        for _, m in ipairs(ct.volumeMounts) do mounts[m.name] = m.mountPath end
+        assert(mounts["flink-config-volume"] == "/opt/flink/conf" and mounts["pod-template-volume"] == "/opt/flink/pod-template")
+        local vols = {}
+        for _, v in ipairs(dep.spec.template.spec.volumes) do vols[v.name] = v.configMap end
+        assert(vols["flink-config-volume"].name == "flink-config-basic-example")
+        assert(vols["flink-config-volume"].items[#vols["flink-config-volume"].items].key == "config.yaml")
+        assert(vols["pod-template-volume"].name == "pod-template-basic-example")
+    end,
+    ["memory 2048m means 2048Mi for kubernetes and 2 gb for flink"] = function()
+        local r = M.reconcile(basic(), { objects = {} }, NOW)
+        local ct = main_container(by_key(r.objects)["Deployment/basic-example"])
+        assert(ct.resources.requests.memory == "2048Mi" and ct.resources.limits.memory == "2048Mi")
+        assert(ct.resources.requests.cpu == "1" and ct.resources.limits.cpu == "1")
+        local text = config_text(r, "basic-example")["config.yaml"]
+        assert(text:find("\njobmanager.memory.process.size: 2 gb\n", 1, true))
+        assert(text:find("\ntaskmanager.memory.process.size: 2 gb\n", 1, true))
+        assert(text:find("\nkubernetes.jobmanager.cpu.amount: 1.0\n", 1, true))
+    end,
+    ["resource limits become flink limit factors and container limits"] = function()
+        local r = M.reconcile(basic(function(fd)
+            fd.spec.jobManager.resources = { requests = { memory = "1024m", cpu = "500m" }, limits = { memory = "2048m", cpu = "1" } }
+        end), { objects = {} }, NOW)
+        local ct = main_container(by_key(r.objects)["Deployment/basic-example"])
+        assert(ct.resources.requests.cpu == "500m" and ct.resources.limits.cpu == "1")
+        assert(ct.resources.requests.memory == "1024Mi" and ct.resources.limits.memory == "2048Mi")
+        local text = config_text(r, "basic-example")["config.yaml"]
+        assert(text:find("kubernetes.jobmanager.cpu.limit-factor: 2.0", 1, true))
+        assert(text:find("kubernetes.jobmanager.memory.limit-factor: 2.0", 1, true))
+    end,
+    ["the old resource form sets cpu and memory the same way"] = function()
+        local r = M.reconcile(basic(function(fd)
+            fd.spec.jobManager = { resource = { memory = "1600m", cpu = 0.5 } }
+        end), { objects = {} }, NOW)
+        local ct = main_container(by_key(r.objects)["Deployment/basic-example"])
+        assert(ct.resources.requests.memory == "1600Mi" and ct.resources.requests.cpu == "500m")
+        assert(config_text(r, "basic-example")["config.yaml"]:find("jobmanager.memory.process.size: 1600 mb", 1, true))
+    end,
+    ["the effective configuration carries the cluster identity and job"] = function()
+        local text = config_text(M.reconcile(basic(), { objects = {} }, NOW), "basic-example")["config.yaml"]
+        for _, line in ipairs({
+            "kubernetes.cluster-id: basic-example", "kubernetes.namespace: flink", "kubernetes.service-account: flink",
+            "kubernetes.container.image.ref: flink:2.2", "execution.target: kubernetes-application",
+            "pipeline.jars: local:///opt/flink/examples/streaming/StateMachineExample.jar", "parallelism.default: 2",
+            "taskmanager.numberOfTaskSlots: 2", "jobmanager.rpc.address: basic-example.flink",
+            "blob.server.port: 6124", "taskmanager.rpc.port: 6122", "rest.bind-port: 8081",
+            "kubernetes.rest-service.exposed.type: ClusterIP", "execution.shutdown-on-application-finish: false",
+            "kubernetes.pod-template-file.taskmanager: /opt/flink/pod-template/taskmanager-pod-template.yaml",
+            "$internal.flink.version: v2_2", "kubernetes.jobmanager.replicas: 1",
+        }) do
+            assert(text:find("\n" .. line .. "\n", 1, true) or text:sub(1, #line + 1) == line .. "\n", line)
+        end
+    end,
+    ["the configuration file lines are sorted by key"] = function()
+        local text = config_text(M.reconcile(basic(), { objects = {} }, NOW), "basic-example")["config.yaml"]
+        local last = ""
+        for key in text:gmatch("([^\n]-): [^\n]*\n") do
+            assert(key >= last, key .. " after " .. last); last = key
+        end
+    end,
+    ["entry class and args reach the application configuration"] = function()
+        local text = config_text(M.reconcile(basic(function(fd)
+            fd.spec.job.entryClass = "org.apache.flink.client.python.PythonDriver"
+            fd.spec.job.args = json.array({ "-pyclientexec", "/usr/bin/python3" })
+        end), { objects = {} }, NOW), "basic-example")["config.yaml"]
+        assert(text:find("$internal.application.main: org.apache.flink.client.python.PythonDriver", 1, true))
+        assert(text:find("$internal.application.program-args: ['-pyclientexec', '/usr/bin/python3']", 1, true))
+    end,
+    ["flink 1.x gets flink-conf.yaml and the older image key"] = function()
+        local r = M.reconcile(basic(function(fd) fd.spec.flinkVersion = "v1_16"; fd.spec.image = "flink:1.16" end),
+            { objects = {} }, NOW)
+        local data = config_text(r, "basic-example")
+        assert(data["flink-conf.yaml"] and data["config.yaml"] == nil)
+        assert(data["flink-conf.yaml"]:find("kubernetes.container.image: flink:1.16", 1, true))
+        assert(data["flink-conf.yaml"]:find("kubernetes.jobmanager.cpu: 1.0", 1, true))
+        local vol = by_key(r.objects)["Deployment/basic-example"].spec.template.spec.volumes[1]
+        assert(vol.configMap.items[#vol.configMap.items].key == "flink-conf.yaml")
+    end,
+    ["high availability drops the headless service and sets the ha cluster id"] = function()
+        local r = M.reconcile(basic(function(fd)
+            fd.spec.flinkConfiguration["high-availability"] = { type = "kubernetes", storageDir = "file:///ha" }
+        end), { objects = {} }, NOW)
+        local got = by_key(r.objects)
+        assert(got["Service/basic-example"] == nil and got["Service/basic-example-rest"])
+        local text = got["ConfigMap/flink-config-basic-example"].data["config.yaml"]
+        assert(text:find("high-availability.cluster-id: basic-example", 1, true))
+        assert(text:find("high-availability.jobmanager.port: 6123", 1, true))
+        assert(not text:find("jobmanager.rpc.address", 1, true))
+    end,
+    ["the headless service carries the rpc and blob ports"] = function()
+        local svc = by_key(M.reconcile(basic(), { objects = {} }, NOW).objects)["Service/basic-example"]
+        assert(svc.spec.clusterIP == "None")
+        assert(svc.spec.ports[1].name == "jobmanager-rpc" and svc.spec.ports[1].port == 6123)
+        assert(svc.spec.ports[2].name == "blobserver" and svc.spec.ports[2].port == 6124)
+        assert(svc.spec.selector.component == "jobmanager")
+    end,
+    ["the rest service exposes 8081 with the configured type"] = function()
+        local svc = by_key(M.reconcile(basic(), { objects = {} }, NOW).objects)["Service/basic-example-rest"]
+        assert(svc.spec.type == "ClusterIP" and svc.spec.ports[1].name == "rest")
+        assert(svc.spec.ports[1].port == 8081 and svc.spec.ports[1].targetPort == 8081)
+        assert(svc.spec.selector.app == "basic-example" and svc.spec.selector.component == "jobmanager")
+        assert(svc.metadata.labels.component == nil)
+        svc = by_key(M.reconcile(basic(function(fd)
+            fd.spec.flinkConfiguration["kubernetes.rest-service.exposed.type"] = "LoadBalancer"
+        end), { objects = {} }, NOW).objects)["Service/basic-example-rest"]
+        assert(svc.spec.type == "LoadBalancer")
+    end,
+    ["the deployment is owned by the flink deployment only when its uid is known"] = function()
+        local dep = by_key(M.reconcile(basic(), { objects = {} }, NOW).objects)["Deployment/basic-example"]
+        local ref = dep.metadata.ownerReferences[1]
+        assert(ref.kind == "FlinkDeployment" and ref.apiVersion == "flink.apache.org/v1beta1" and ref.uid == "fd-uid")
+        assert(ref.controller == true and ref.blockOwnerDeletion == true)
+        local dry = M.reconcile(basic(function(fd) fd.metadata.uid = nil end), { objects = {} },
+            { api_version = 1, dry_run = true, now = NOW.now })
+        for _, o in ipairs(dry.objects) do assert(o.metadata.ownerReferences == nil, o.metadata.name) end
+    end,
+    ["the other objects are owned by the jobmanager deployment once it exists"] = function()
+        local first = M.reconcile(basic(), { objects = {} }, NOW)
+        assert(first.requeue_after == 1)
+        for _, o in ipairs(first.objects) do
+            if o.kind ~= "Deployment" then assert(o.metadata.ownerReferences == nil, o.metadata.name) end
+        end
+        local second = M.reconcile(basic(), observed_deployment("dep-uid", false), NOW)
+        for _, o in ipairs(second.objects) do
+            local ref = o.metadata.ownerReferences[1]
+            if o.kind == "Deployment" then assert(ref.kind == "FlinkDeployment")
+            else assert(ref.kind == "Deployment" and ref.name == "basic-example" and ref.uid == "dep-uid", o.metadata.name) end
+        end
+        assert(second.requeue_after == 10)
+    end,
+    ["a session cluster starts kubernetes-session and has no job status"] = function()
+        local r = M.reconcile(basic(function(fd) fd.spec.job = nil end), { objects = {} }, NOW)
+        local ct = main_container(by_key(r.objects)["Deployment/basic-example"])
+        assert(ct.args[3] == "kubernetes-jobmanager.sh kubernetes-session ")
+        local text = config_text(r, "basic-example")["config.yaml"]
+        assert(text:find("execution.target: kubernetes-session", 1, true) and not text:find("pipeline.jars", 1, true))
+        assert(r.status.jobStatus == nil)
+    end,
+    ["an ingress routes the template's host and path to the rest service"] = function()
+        local r = M.reconcile(basic(function(fd)
+            fd.spec.ingress = { template = "/{{namespace}}/{{name}}(/|$)(.*)", className = "nginx",
+                                annotations = { ["nginx.ingress.kubernetes.io/rewrite-target"] = "/$2" } }
+        end), observed_deployment("dep-uid", false), NOW)
+        local ing = by_key(r.objects)["Ingress/basic-example"]
+        assert(ing.apiVersion == "networking.k8s.io/v1" and ing.spec.ingressClassName == "nginx")
+        assert(ing.metadata.annotations["nginx.ingress.kubernetes.io/rewrite-target"] == "/$2")
+        local rule = ing.spec.rules[1]
+        assert(rule.host == nil and rule.http.paths[1].path == "/flink/basic-example(/|$)(.*)")
+        assert(rule.http.paths[1].pathType == "ImplementationSpecific")
+        assert(rule.http.paths[1].backend.service.name == "basic-example-rest")
+        assert(rule.http.paths[1].backend.service.port.number == 8081)
+        assert(ing.metadata.ownerReferences[1].kind == "Deployment")
+        r = M.reconcile(basic(function(fd) fd.spec.ingress = { template = "{{name}}.{{namespace}}.flink.k8s.io" } end),
+            { objects = {} }, NOW)
+        rule = by_key(r.objects)["Ingress/basic-example"].spec.rules[1]
+        assert(rule.host == "basic-example.flink.flink.k8s.io" and rule.http.paths[1].path == nil)
+    end,
+    ["standalone mode runs the taskmanagers as a deployment of their own"] = function()
+        local r = M.reconcile(basic(function(fd)
+            fd.spec.mode = "standalone"
+            fd.spec.job.parallelism = 5
+        end), { objects = {} }, NOW)
+        local got = by_key(r.objects)
+        local tm = got["Deployment/basic-example-taskmanager"]
+        assert(tm and tm.spec.replicas == 3, "ceil(5 / 2 slots)")
+        assert(tm.metadata.labels.component == "taskmanager" and tm.metadata.labels.type == "flink-standalone-kubernetes")
+        assert(tm.spec.selector.matchLabels.component == "taskmanager")
+        local ct = main_container(tm)
+        assert(ct.args[1] == "taskmanager" and ct.ports[1].name == "taskmanager-rpc" and ct.ports[1].containerPort == 6122)
+        assert(ct.resources.requests.memory == "2048Mi")
+        assert(tm.metadata.ownerReferences[1].kind == "FlinkDeployment")
+        local jm = main_container(got["Deployment/basic-example"])
+        assert(jm.args[1] == "standalone-job")
+        assert(got["ConfigMap/pod-template-basic-example"] == nil)
+        local text = got["ConfigMap/flink-config-basic-example"].data["config.yaml"]
+        assert(text:find("execution.target: remote", 1, true) and text:find("kubernetes.internal.cluster-mode: APPLICATION", 1, true))
+        assert(text:find("pipeline.classpaths: file:///opt/flink/examples/streaming/StateMachineExample.jar", 1, true))
+        assert(r.status.taskManager.replicas == 3)
+    end,
+    ["standalone taskmanager replicas come from the spec when given"] = function()
+        local r = M.reconcile(basic(function(fd) fd.spec.mode = "standalone"; fd.spec.taskManager.replicas = 4 end),
+            { objects = {} }, NOW)
+        assert(by_key(r.objects)["Deployment/basic-example-taskmanager"].spec.replicas == 4)
+        assert(config_text(r, "basic-example")["config.yaml"]:find("parallelism.default: 8", 1, true))
+    end,
+    ["pod templates merge into the jobmanager and ship to the taskmanagers"] = function()
+        local r = M.reconcile(basic(function(fd)
+            fd.spec.podTemplate = { spec = { containers = json.array({
+                { name = "flink-main-container", volumeMounts = json.array({ { name = "logs", mountPath = "/opt/flink/log" } }) },
+                { name = "fluentbit", image = "fluent/fluent-bit" } }),
+                volumes = json.array({ { name = "logs", emptyDir = json.object() } }) } }
+            fd.spec.jobManager.podTemplate = { spec = { initContainers = json.array({ { name = "fetch", image = "busybox" } }) } }
+        end), { objects = {} }, NOW)
+        local got = by_key(r.objects)
+        local pod = got["Deployment/basic-example"].spec.template.spec
+        assert(pod.containers[1].name == "fluentbit" and pod.containers[2].name == "flink-main-container")
+        assert(pod.containers[2].volumeMounts[1].name == "logs" and pod.containers[2].volumeMounts[2].name == "flink-config-volume")
+        assert(pod.initContainers[1].name == "fetch" and pod.volumes[1].name == "logs")
+        local tm = assert(json.decode(got["ConfigMap/pod-template-basic-example"].data["taskmanager-pod-template.yaml"]))
+        assert(tm.spec.containers[2].name == "fluentbit" and tm.spec.initContainers == nil)
+        assert(tm.spec.containers[1].resources.requests.memory == "2048m")
+    end,
+    ["log configuration is shipped verbatim, with a console default otherwise"] = function()
+        local r = M.reconcile(basic(function(fd)
+            fd.spec.logConfiguration = { ["log4j-console.properties"] = "rootLogger.level = DEBUG\n" }
+        end), { objects = {} }, NOW)
+        assert(config_text(r, "basic-example")["log4j-console.properties"] == "rootLogger.level = DEBUG\n")
+        local items = by_key(r.objects)["Deployment/basic-example"].spec.template.spec.volumes[1].configMap.items
+        assert(items[1].key == "log4j-console.properties" and items[2].key == "config.yaml")
+        local plain = M.reconcile(basic(), { objects = {} }, NOW)
+        assert(config_text(plain, "basic-example")["log4j-console.properties"]:find("ConsoleAppender", 1, true))
+    end,
+    ["objects go to the default namespace when the resource has none"] = function()
+        local r = M.reconcile(basic(function(fd) fd.metadata.namespace = nil end), { objects = {} }, NOW)
+        for _, o in ipairs(r.objects) do assert(o.metadata.namespace == "default") end
+        assert(config_text(r, "basic-example")["config.yaml"]:find("kubernetes.namespace: default", 1, true))
+    end,
+    ["an invalid spec gets no plan, a validation error and a warning"] = function()
+        local r = M.reconcile(basic(function(fd) fd.spec.serviceAccount = nil end), { objects = {} }, NOW)
+        assert(r.objects == nil)
+        assert(r.events[1].type == "Warning" and r.events[1].reason == "ValidationError")
+        assert(r.events[1].message == "spec.serviceAccount: required")
+        local err = assert(json.decode(r.status.error))
+        assert(err.type == "org.apache.flink.kubernetes.operator.exception.ValidationException")
+        assert(err.message == "spec.serviceAccount: required")
+        assert(r.status.lifecycleState == "FAILED")
+    end,
+    ["an invalid change to a deployed cluster keeps its lifecycle"] = function()
+        local first = M.reconcile(basic(), observed_deployment("dep-uid", true), NOW)
+        local fd = basic(function(f) f.spec.flinkConfiguration["kubernetes.namespace"] = "x" end)
+        fd.status = first.status
+        local r = M.reconcile(fd, observed_deployment("dep-uid", true), NOW)
+        assert(r.objects == nil and r.status.lifecycleState == "DEPLOYED")
+        assert(r.status.reconciliationStatus.lastReconciledSpec == first.status.reconciliationStatus.lastReconciledSpec)
+    end,
+    ["first sight is CREATED and DEPLOYING with the spec recorded"] = function()
+        local r = M.reconcile(basic(), { objects = {} }, NOW)
+        local s = r.status
+        assert(s.lifecycleState == "CREATED" and s.jobManagerDeploymentStatus == "DEPLOYING")
+        assert(s.error == json.null and s.observedGeneration == 1)
+        assert(s.jobStatus.state == "RECONCILING")
+        assert(s.reconciliationStatus.state == "DEPLOYED" and s.reconciliationStatus.reconciliationTimestamp == 1795608000000)
+        local spec = assert(json.decode(s.reconciliationStatus.lastReconciledSpec))
+        assert(spec.spec.image == "flink:2.2" and spec.resource_metadata.metadata.generation == 1)
+        assert(s.taskManager.labelSelector == "component=taskmanager,app=basic-example" and s.taskManager.replicas == 1)
+        assert(r.events[1].reason == "Submit")
+    end,
+    ["an existing deployment is DEPLOYED and becomes READY on the second available pass"] = function()
+        local fd = basic()
+        local r1 = M.reconcile(fd, observed_deployment("dep-uid", false), NOW)
+        assert(r1.status.lifecycleState == "DEPLOYED" and r1.status.jobManagerDeploymentStatus == "DEPLOYING")
+        fd.status = r1.status
+        local r2 = M.reconcile(fd, observed_deployment("dep-uid", true), NOW)
+        assert(r2.status.jobManagerDeploymentStatus == "DEPLOYED_NOT_READY" and r2.requeue_after == 10)
+        fd.status = r2.status
+        local r3 = M.reconcile(fd, observed_deployment("dep-uid", true), NOW)
+        assert(r3.status.jobManagerDeploymentStatus == "READY" and r3.requeue_after == 60)
+        assert(#r3.events == 0 and json.is_array(r3.events))
+    end,
+    ["a lost deployment is MISSING and planned again"] = function()
+        local fd = basic()
+        fd.status = M.reconcile(fd, observed_deployment("dep-uid", true), NOW).status
+        fd.status.jobManagerDeploymentStatus = "READY"
+        local r = M.reconcile(fd, { objects = {} }, NOW)
+        assert(r.status.jobManagerDeploymentStatus == "MISSING" and #r.objects == 5)
+        assert(r.events[1].reason == "RecoverDeployment")
+    end,
+    ["a ready session cluster is STABLE"] = function()
+        local fd = basic(function(f) f.spec.job = nil end)
+        for _ = 1, 2 do fd.status = M.reconcile(fd, observed_deployment("dep-uid", true), NOW).status end
+        assert(fd.status.jobManagerDeploymentStatus == "DEPLOYED_NOT_READY" and fd.status.lifecycleState == "DEPLOYED")
+        fd.status = M.reconcile(fd, observed_deployment("dep-uid", true), NOW).status
+        assert(fd.status.lifecycleState == "STABLE")
+        assert(fd.status.reconciliationStatus.lastStableSpec == fd.status.reconciliationStatus.lastReconciledSpec)
+    end,
+    ["a savepoint job's spec change waits instead of rolling the cluster"] = function()
+        local fd = basic(function(f)
+            f.spec.job.upgradeMode = "savepoint"
+            f.spec.flinkConfiguration.state = { ["checkpoints.dir"] = "file:///cp", ["savepoints.dir"] = "file:///sp" }
+        end)
+        fd.status = M.reconcile(fd, observed_deployment("dep-uid", true), NOW).status
+        fd.spec.job.parallelism = 4
+        local r = M.reconcile(fd, observed_deployment("dep-uid", true), NOW)
+        assert(r.objects == nil and r.events[1].reason == "UpgradeDeferred")
+        assert(json.decode(r.status.error).message:find("needs a savepoint", 1, true))
+    end,
+    ["a stateless job's spec change rolls the cluster"] = function()
+        local fd = basic()
+        fd.status = M.reconcile(fd, observed_deployment("dep-uid", true), NOW).status
+        fd.spec.job.parallelism = 4
+        fd.metadata.generation = 2
+        local r = M.reconcile(fd, observed_deployment("dep-uid", true), NOW)
+        assert(#r.objects == 5 and r.status.jobManagerDeploymentStatus == "DEPLOYING")
+        assert(r.events[1].reason == "SpecChanged")
+        local dep = by_key(r.objects)["Deployment/basic-example"]
+        assert(dep.spec.template.metadata.annotations[jobmanager.GENERATION_ANNOTATION] == "2")
+    end,
+    ["suspending a stateless job removes the cluster"] = function()
+        local fd = basic()
+        fd.status = M.reconcile(fd, observed_deployment("dep-uid", true), NOW).status
+        fd.spec.job.state = "suspended"
+        local r = M.reconcile(fd, observed_deployment("dep-uid", true), NOW)
+        assert(r.objects and #r.objects == 0 and json.is_array(r.objects))
+        assert(r.status.lifecycleState == "SUSPENDED" and r.status.jobStatus.state == "SUSPENDED")
+    end,
+    ["the same input gives the same answer"] = function()
+        local a = json.encode(M.reconcile(basic(), observed_deployment("dep-uid", true), NOW))
+        local b = json.encode(M.reconcile(basic(), observed_deployment("dep-uid", true), NOW))
+        assert(a == b)
+    end,
+    ["a canary deployment owns nothing and is not validated"] = function()
+        local r = M.reconcile({ apiVersion = "flink.apache.org/v1beta1", kind = "FlinkDeployment",
+            metadata = { name = "canary", labels = { ["flink.apache.org/canary"] = "true" } } }, { objects = {} }, NOW)
+        assert(json.is_array(r.objects) and #r.objects == 0 and #r.events == 0)
+    end,
+    ["session jobs own nothing yet and report no error"] = function()
+        local r = M.reconcile_session_job({ apiVersion = "flink.apache.org/v1beta1", kind = "FlinkSessionJob",
+            metadata = { name = "job" }, spec = { deploymentName = "session" } }, { objects = {} }, NOW)
+        assert(json.is_array(r.objects) and #r.objects == 0 and r.status.error == json.null)
+        assert(r.events[1].reason == "SubmissionPending")
+    end,
+}
+
+return M

@@ -1,0 +1,221 @@
+-- The FlinkDeployment status, as far as it can be told from Kubernetes objects alone.
+--
+-- Upstream's observer (AbstractFlinkDeploymentObserver) reads the JobManager Deployment for
+-- status.jobManagerDeploymentStatus and asks Flink's REST API for the job; the REST part is a later
+-- issue, so jobStatus stays what it was (RECONCILING after a deploy, as upstream sets it) and a
+-- READY JobManager means "the Deployment is available twice in a row" (upstream waits
+-- kubernetes.operator.observer.rest-ready.delay and probes the REST port).
+--
+-- Everything is derived from the inputs; time comes from ctx.now only.
+
+local json = require "json"
+local objects = require "flink_objects"
+
+local M = {}
+
+local function present(v) return v ~= nil and v ~= json.null end
+
+-- Upstream's default intervals (KubernetesOperatorConfigOptions): progress check 10s,
+-- REST-ready delay 10s, reconcile interval 60s.
+M.REQUEUE = { DEPLOYING = 10, DEPLOYED_NOT_READY = 10, READY = 60, MISSING = 60, ERROR = 60 }
+
+-- days_from_civil: days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm),
+-- so the conversion does not depend on the host's time zone.
+local function days_from_civil(y, m, d)
+    if m <= 2 then y = y - 1 end
+    local era = (y >= 0 and y or y - 399) // 400
+    local yoe = y - era * 400
+    local mp = (m + 9) % 12
+    local doy = (153 * mp + 2) // 5 + d - 1
+    local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+end
+
+-- epoch_ms("2026-11-25T12:00:00Z") -> 1795608000000, or nil for text that is not RFC 3339.
+function M.epoch_ms(text)
+    if type(text) ~= "string" then return nil end
+    local y, mo, d, h, mi, s, rest = text:match("^(%d%d%d%d)-(%d%d)-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(.*)$")
+    if not y then return nil end
+    local frac, zone = rest:match("^%.(%d+)(.*)$")
+    if not frac then zone = rest end
+    local offset = 0
+    if zone ~= "Z" and zone ~= "z" then
+        local sign, oh, om = zone:match("^([+-])(%d%d):?(%d%d)$")
+        if not sign then return nil end
+        offset = (tonumber(oh) * 60 + tonumber(om)) * 60 * (sign == "+" and 1 or -1)
+    end
+    local days = days_from_civil(tonumber(y), tonumber(mo), tonumber(d))
+    local secs = days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s) - offset
+    local ms = frac and math.floor(tonumber("0." .. frac) * 1000 + 0.5) or 0
+    return secs * 1000 + ms
+end
+
+-- error_json(type_name, message, metadata) -> status.error as FlinkResourceExceptionUtils writes it.
+function M.error_json(type_name, message, metadata)
+    return json.encode({
+        type = "org.apache.flink.kubernetes.operator.exception." .. type_name,
+        message = message,
+        additionalMetadata = json.object(metadata or {}),
+        throwableList = json.array(),
+    })
+end
+
+-- The spec as upstream records it in lastReconciledSpec: the job state it was reconciled to is
+-- written in (ReconciliationUtils.updateStatusForSpecReconciliation).
+local function reconciled_spec(spec)
+    local out = objects.copy(spec)
+    if present(out.job) then
+        out.job.state = present(out.job.state) and out.job.state or "running"
+        out.job.upgradeMode = present(out.job.upgradeMode) and out.job.upgradeMode or "stateless"
+    end
+    return out
+end
+
+-- previous_spec(status) -> the decoded { spec, resource_metadata } of the last reconciled spec, or nil.
+function M.previous(status)
+    if not present(status) or not present(status.reconciliationStatus) then return nil end
+    local text = status.reconciliationStatus.lastReconciledSpec
+    if not present(text) then return nil end
+    local ok, decoded = pcall(json.decode, text)
+    if not ok then return nil end
+    if type(decoded) ~= "table" then return nil end
+    if not present(decoded.spec) then return { spec = decoded } end -- upstream's pre-1.3 format
+    return decoded
+end
+
+-- spec_changed(resource) -> true when the spec differs from the last one reconciled (or there is none).
+function M.spec_changed(resource)
+    local prev = M.previous(resource.status)
+    if not prev then return true end
+    return json.encode(reconciled_spec(prev.spec)) ~= json.encode(reconciled_spec(resource.spec))
+end
+
+-- reconciliation_status(resource, ctx, stable) -> the new status.reconciliationStatus.
+-- An unchanged spec keeps its text and timestamp, so a steady cluster gets a steady status.
+function M.reconciliation_status(resource, ctx, mark_stable)
+    local old = present(resource.status) and present(resource.status.reconciliationStatus)
+        and resource.status.reconciliationStatus or {}
+    local out = objects.copy(old)
+    out.state = "DEPLOYED"
+    if M.spec_changed(resource) then
+        local prev = M.previous(resource.status)
+        -- ReconciliationMetadata.from: first deployment until the first reconciled spec was stable.
+        local first = prev == nil or (present(prev.resource_metadata) and prev.resource_metadata.firstDeployment == true
+            and old.lastStableSpec ~= old.lastReconciledSpec)
+        out.lastReconciledSpec = json.encode({
+            spec = reconciled_spec(resource.spec),
+            resource_metadata = {
+                apiVersion = resource.apiVersion or "flink.apache.org/v1beta1",
+                metadata = { generation = present(resource.metadata.generation) and resource.metadata.generation or json.null },
+                firstDeployment = first,
+            },
+        })
+        out.reconciliationTimestamp = M.epoch_ms(ctx.now) or json.null
+    end
+    if mark_stable then out.lastStableSpec = out.lastReconciledSpec end
+    return out
+end
+
+local function condition(dep, kind)
+    local st = present(dep.status) and dep.status or {}
+    for _, cond in ipairs(present(st.conditions) and st.conditions or {}) do
+        if cond.type == kind then return cond end
+    end
+end
+
+-- jobmanager_status(dep, previous, generation, changed) -> JobManagerDeploymentStatus, error message or nil
+--   MISSING             we had deployed it and it is gone
+--   DEPLOYING           not created yet, or rolling out the current generation
+--   ERROR               the ReplicaSet cannot create pods (upstream's checkFailedCreate)
+--   DEPLOYED_NOT_READY  all replicas available for the first time
+--   READY               available on two passes in a row
+function M.jobmanager_status(dep, previous, generation, changed)
+    local before = present(previous) and previous.jobManagerDeploymentStatus or nil
+    if not dep then
+        local had = present(previous) and present(previous.reconciliationStatus)
+            and present(previous.reconciliationStatus.lastReconciledSpec)
+        if had and before and before ~= "DEPLOYING" then return "MISSING" end
+        return "DEPLOYING"
+    end
+    local failure = condition(dep, "ReplicaFailure")
+    if failure and failure.status == "True" then
+        return "ERROR", string.format("%s: %s", failure.reason or "ReplicaFailure", failure.message or "")
+    end
+    if changed then return "DEPLOYING" end
+    local meta = dep.metadata or {}
+    local deployed = present(meta.annotations) and meta.annotations["flinkdeployment.flink.apache.org/generation"]
+    if deployed and generation and deployed ~= tostring(generation) then return "DEPLOYING" end
+    local st = present(dep.status) and dep.status or {}
+    if (st.observedGeneration or 0) < (meta.generation or 0) then return "DEPLOYING" end
+    local want = (present(dep.spec) and dep.spec.replicas) or 1
+    local available = condition(dep, "Available")
+    local ok = (st.replicas or 0) == want and (st.updatedReplicas or 0) >= want
+        and (st.readyReplicas or 0) >= want and (st.availableReplicas or 0) >= want
+        and (not available or available.status == "True")
+    if not ok then return "DEPLOYING" end
+    if before == "DEPLOYED_NOT_READY" or before == "READY" then return "READY" end
+    return "DEPLOYED_NOT_READY"
+end
+
+-- lifecycle(jm, suspended, stable, exists) -> ResourceLifecycleState (CommonStatus.getLifecycleState,
+-- with CREATED for "the objects are being created now").
+function M.lifecycle(jm, suspended, stable, exists)
+    if suspended then return "SUSPENDED" end
+    if jm == "ERROR" then return "FAILED" end
+    if not exists and jm == "DEPLOYING" then return "CREATED" end
+    if stable then return "STABLE" end
+    return "DEPLOYED"
+end
+
+M.tests = {
+    ["epoch_ms reads RFC 3339 in UTC and with offsets"] = function()
+        assert(M.epoch_ms("1970-01-01T00:00:00Z") == 0)
+        assert(M.epoch_ms("2026-11-25T12:00:00Z") == 1795608000000)
+        assert(M.epoch_ms("2026-11-25T13:00:00.250+01:00") == 1795608000250)
+        assert(M.epoch_ms("yesterday") == nil)
+    end,
+    ["error json has upstream's shape"] = function()
+        local text = M.error_json("ValidationException", "spec.serviceAccount: required")
+        assert(text == '{"additionalMetadata":{},"message":"spec.serviceAccount: required",' ..
+            '"throwableList":[],"type":"org.apache.flink.kubernetes.operator.exception.ValidationException"}', text)
+    end,
+    ["a deployment that is not there is deploying first and missing later"] = function()
+        assert(M.jobmanager_status(nil, nil) == "DEPLOYING")
+        local prev = { jobManagerDeploymentStatus = "READY", reconciliationStatus = { lastReconciledSpec = "{}" } }
+        assert(M.jobmanager_status(nil, prev) == "MISSING")
+    end,
+    ["an available deployment is not ready first and ready on the next pass"] = function()
+        local dep = { metadata = { generation = 1 }, spec = { replicas = 1 },
+                      status = { observedGeneration = 1, replicas = 1, updatedReplicas = 1, readyReplicas = 1, availableReplicas = 1 } }
+        assert(M.jobmanager_status(dep, { jobManagerDeploymentStatus = "DEPLOYING" }) == "DEPLOYED_NOT_READY")
+        assert(M.jobmanager_status(dep, { jobManagerDeploymentStatus = "DEPLOYED_NOT_READY" }) == "READY")
+        dep.status.readyReplicas = 0
+        assert(M.jobmanager_status(dep, { jobManagerDeploymentStatus = "READY" }) == "DEPLOYING")
+    end,
+    ["a replica failure is an error"] = function()
+        local dep = { metadata = {}, spec = { replicas = 1 }, status = { conditions = json.array({
+            { type = "ReplicaFailure", status = "True", reason = "FailedCreate", message = "quota exceeded" } }) } }
+        local s, msg = M.jobmanager_status(dep, nil)
+        assert(s == "ERROR" and msg == "FailedCreate: quota exceeded")
+    end,
+    ["a deployment of an older generation is still deploying"] = function()
+        local dep = { metadata = { annotations = { ["flinkdeployment.flink.apache.org/generation"] = "1" } },
+                      spec = { replicas = 1 }, status = { replicas = 1, updatedReplicas = 1, readyReplicas = 1, availableReplicas = 1 } }
+        assert(M.jobmanager_status(dep, { jobManagerDeploymentStatus = "READY" }, 2) == "DEPLOYING")
+        assert(M.jobmanager_status(dep, { jobManagerDeploymentStatus = "READY" }, 1) == "READY")
+    end,
+    ["an unchanged spec keeps its reconciliation text and timestamp"] = function()
+        local fd = { apiVersion = "flink.apache.org/v1beta1", metadata = { name = "a", generation = 3 },
+                     spec = { job = { parallelism = 1 } } }
+        local rs = M.reconciliation_status(fd, { now = "2026-11-25T12:00:00Z" })
+        assert(rs.reconciliationTimestamp == 1795608000000)
+        local spec = assert(json.decode(rs.lastReconciledSpec))
+        assert(spec.spec.job.state == "running" and spec.resource_metadata.metadata.generation == 3)
+        assert(spec.resource_metadata.firstDeployment == true)
+        fd.status = { reconciliationStatus = rs }
+        local again = M.reconciliation_status(fd, { now = "2026-11-26T00:00:00Z" })
+        assert(again.lastReconciledSpec == rs.lastReconciledSpec and again.reconciliationTimestamp == 1795608000000)
+    end,
+}
+
+return M
