@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "object.h"
+#include "render.h"
 #include "yaml.h"
 
 #define DEFAULT_NAMESPACE "default"
@@ -136,65 +137,34 @@ static cJSON *namespace_inventory(const struct dryrun *d, const char *ns)
     return inv;
 }
 
-static int ctx_set(cJSON *ctx, const char *key, cJSON *value)
+/* Moves a checked answer's objects into the plan. */
+static void plan_take(struct dryrun *d, cJSON *objects)
 {
-    if (value == NULL)
-        return -1;
-    cJSON_DeleteItemFromObjectCaseSensitive(ctx, key);
-    return cJSON_AddItemToObject(ctx, key, value) ? 0 : (cJSON_Delete(value), -1);
-}
-
-/* Checks every object of a policy's answer `list`, stamps it, and moves it into the plan. `where` names the call
- * for messages. An empty Lua table arrives as an empty JSON object and means an empty list. */
-static int plan_take(struct dryrun *d, cJSON *list, const char *ns, int allow_cluster, const char *owner,
-                     const char *where)
-{
-    char err[512];
-    if (cJSON_IsObject(list) && list->child == NULL)
-        return 0;
-    if (!cJSON_IsArray(list)) {
-        fprintf(d->diag, "%s: must return a list of objects\n", where);
-        d->refused = 1;
-        return 0;
-    }
-    for (cJSON *obj = list->child; obj; obj = obj->next) {
-        if (object_check_and_stamp(obj, ns, allow_cluster, owner, err, sizeof err) != 0) {
-            fprintf(d->diag, "%s: refused: %s\n", where, err);
-            d->refused = 1;
-            return 0;
-        }
-    }
-    while (list->child) {
-        cJSON *obj = cJSON_DetachItemViaPointer(list, list->child);
-        cJSON_AddItemToArray(d->plan, obj);
-    }
-    return 0;
+    while (objects && objects->child)
+        cJSON_AddItemToArray(d->plan, cJSON_DetachItemViaPointer(objects, objects->child));
 }
 
 static int plan_namespace(struct dryrun *d, cJSON *ns_obj)
 {
-    char err[1024], where[300], owner[300];
-    const char *ns = object_name(ns_obj);
-    if (ctx_set(d->ctx, "flink_resources", namespace_inventory(d, ns)) != 0)
+    char err[2048];
+    struct render_result r;
+    cJSON *inventory = namespace_inventory(d, object_name(ns_obj));
+    if (inventory == NULL)
         return -1;
-    const cJSON *args[] = {ns_obj, d->ctx};
-    cJSON *result = NULL;
-    snprintf(where, sizeof where, "rbac.lua: namespace(%s)", ns);
-    if (policy_call(d->policy, "rbac", "namespace", args, 2, &result, err, sizeof err) != 0) {
+    if (render_namespace(d->policy, ns_obj, d->ctx, inventory, &r, err, sizeof err) != 0) {
         fprintf(d->diag, "%s\n", err);
         d->refused = 1;
-        return 0;
+    } else {
+        plan_take(d, r.objects);
+        render_result_free(&r);
     }
-    snprintf(owner, sizeof owner, "Namespace/%s", ns);
-    int rc = plan_take(d, result, ns, 0, owner, where);
-    cJSON_Delete(result);
-    return rc;
+    cJSON_Delete(inventory);
+    return 0;
 }
 
 /* Reports status.error of a reconcile answer; returns whether there was one. */
-static int status_refuses(struct dryrun *d, const struct resource *r, const cJSON *result)
+static int status_refuses(struct dryrun *d, const struct resource *r, const cJSON *status)
 {
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(result, "status");
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(status, "error");
     if (!cJSON_IsString(error) || error->valuestring[0] == '\0')
         return 0;
@@ -208,17 +178,15 @@ static int status_refuses(struct dryrun *d, const struct resource *r, const cJSO
 }
 
 /* Tells the user what the policy decided besides objects: the lifecycle state and the events it would record. */
-static void report_outcome(struct dryrun *d, const struct resource *r, const cJSON *result)
+static void report_outcome(struct dryrun *d, const struct resource *r, const struct render_result *res)
 {
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(result, "status");
-    const char *state = object_string_at(status, "lifecycleState");
+    const char *state = object_string_at(res->status, "lifecycleState");
     fprintf(d->diag, "%s:%d: %s %s/%s: lifecycleState %s\n", r->file, r->line, object_kind(r->obj),
             object_namespace(r->obj), object_name(r->obj), state ? state : "(none)");
-    const cJSON *events = cJSON_GetObjectItemCaseSensitive(result, "events");
     const cJSON *e;
-    if (!cJSON_IsArray(events))
+    if (!cJSON_IsArray(res->events))
         return;
-    cJSON_ArrayForEach(e, events)
+    cJSON_ArrayForEach(e, res->events)
     {
         const char *type = object_string_at(e, "type"), *reason = object_string_at(e, "reason");
         const char *message = object_string_at(e, "message");
@@ -230,56 +198,47 @@ static void report_outcome(struct dryrun *d, const struct resource *r, const cJS
 
 static int plan_resource(struct dryrun *d, const struct resource *r)
 {
-    char err[1024], where[400], owner[300];
-    const char *kind = object_kind(r->obj), *ns = object_namespace(r->obj), *name = object_name(r->obj);
-    const char *fn = strcmp(kind, "FlinkDeployment") == 0 ? "reconcile" : "reconcile_session_job";
-    if (!policy_has(d->policy, "reconcile", fn)) {
-        fprintf(d->diag, "%s:%d: %s %s/%s: not handled yet (reconcile.lua has no %s), skipped\n", r->file, r->line,
-                kind, ns, name, fn);
-        return 0;
-    }
+    char err[2048];
+    struct render_result res;
     cJSON *observed = cJSON_CreateObject();
     if (observed == NULL || cJSON_AddObjectToObject(observed, "objects") == NULL) {
         cJSON_Delete(observed);
         return -1;
     }
-    const cJSON *args[] = {r->obj, observed, d->ctx};
-    cJSON *result = NULL;
-    snprintf(where, sizeof where, "%s:%d: reconcile.lua: %s(%s/%s)", r->file, r->line, fn, ns, name);
-    int rc = 0;
-    if (policy_call(d->policy, "reconcile", fn, args, 3, &result, err, sizeof err) != 0) {
-        fprintf(d->diag, "%s:%d: %s/%s: %s\n", r->file, r->line, ns, name, err);
+    int rc = render_resource(d->policy, r->obj, observed, d->ctx, &res, err, sizeof err);
+    cJSON_Delete(observed);
+    if (rc == 1) {
+        fprintf(d->diag, "%s:%d: %s %s/%s: not handled yet (reconcile.lua has no function for it), skipped\n",
+                r->file, r->line, object_kind(r->obj), object_namespace(r->obj), object_name(r->obj));
+        return 0;
+    }
+    if (rc != 0) {
+        fprintf(d->diag, "%s:%d: %s\n", r->file, r->line, err);
         d->refused = 1;
-    } else if (!cJSON_IsObject(result)) {
-        fprintf(d->diag, "%s: must return a table {objects, status, events, requeue_after}\n", where);
-        d->refused = 1;
-    } else if (status_refuses(d, r, result)) {
+        return 0;
+    }
+    if (status_refuses(d, r, res.status)) {
         d->refused = 1;
     } else {
-        report_outcome(d, r, result);
-        cJSON *objects = cJSON_GetObjectItemCaseSensitive(result, "objects");
-        snprintf(owner, sizeof owner, "%s/%s/%s", kind, ns, name);
-        if (objects != NULL && !cJSON_IsNull(objects))
-            rc = plan_take(d, objects, ns, 0, owner, where);
+        report_outcome(d, r, &res);
+        plan_take(d, res.objects);
     }
-    cJSON_Delete(result);
-    cJSON_Delete(observed);
-    return rc;
+    render_result_free(&res);
+    return 0;
 }
 
 static int plan_install(struct dryrun *d)
 {
-    char err[1024];
-    cJSON *result = NULL;
-    const cJSON *args[] = {d->ctx};
-    if (policy_call(d->policy, "rbac", "operator", args, 1, &result, err, sizeof err) != 0) {
+    char err[2048];
+    struct render_result r;
+    if (render_operator(d->policy, d->ctx, &r, err, sizeof err) != 0) {
         fprintf(d->diag, "%s\n", err);
         d->refused = 1;
         return 0;
     }
-    int rc = plan_take(d, result, NULL, 1, "operator", "rbac.lua: operator()");
-    cJSON_Delete(result);
-    return rc;
+    plan_take(d, r.objects);
+    render_result_free(&r);
+    return 0;
 }
 
 /* Two policy calls asking for the same object differently cannot both be applied: refuse. Identical duplicates

@@ -71,7 +71,7 @@ expect "a policy that emits an object into another namespace is refused" 1 'name
     --dry-run --script-dir "$dir" -f basic.yaml
 
 dir=$(printf 'local M = {}\nfunction M.reconcile(r, o, ctx) return "objects" end\nreturn M\n' | policy_with bad-result reconcile.lua)
-expect "a reconcile that returns a string instead of a table is refused" 1 'reconcile\(default/basic-example\).*must return a table' -- \
+expect "a reconcile that returns a string instead of a table is refused" 1 'reconcile\(FlinkDeployment/default/basic-example\).*must return a table' -- \
     --dry-run --script-dir "$dir" -f basic.yaml
 
 dir=$(printf 'local M = {}\nfunction M.reconcile(r, o, ctx) while true do end end\nreturn M\n' | policy_with loop reconcile.lua)
