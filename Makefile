@@ -76,7 +76,10 @@ badinput: $(BUILD)/asan/flinkop
 valgrind-test: $(BUILD)/flinkop
 	@tests/valgrind.sh $(BUILD)/flinkop
 
+# The suites that need the real control plane, run against one cluster that is always stopped afterwards.
+CLUSTER_TESTS := tests/cluster-suites.sh tests/cluster_test.sh tests/transport_test.sh
 include tests/cluster/cluster.mk
+cluster-test: $(BUILD)/asan/flinkop
 
 clean:
 	rm -rf $(BUILD)

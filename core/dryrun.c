@@ -6,7 +6,7 @@
 
 #include "object.h"
 #include "render.h"
-#include "yaml.h"
+#include "yaml_io.h"
 
 #define DEFAULT_NAMESPACE "default"
 

@@ -7,7 +7,7 @@
 /* libyaml's <yaml.h> comes first and this file is compiled without -Icore: our own header is also named yaml.h. */
 #include <yaml.h>
 
-#include "yaml.h"
+#include "yaml_io.h"
 #include "json_text.h"
 
 #include <errno.h>

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "json_text.h"
-#include "yaml.h"
+#include "yaml_io.h"
 
 #define EXAMPLES "../shared/reference/flink-kubernetes-operator/examples/"
 
