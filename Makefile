@@ -77,9 +77,10 @@ valgrind-test: $(BUILD)/flinkop
 	@tests/valgrind.sh $(BUILD)/flinkop
 
 # The suites that need the real control plane, run against one cluster that is always stopped afterwards.
-CLUSTER_TESTS := tests/cluster-suites.sh tests/cluster_test.sh tests/transport_test.sh
+CLUSTER_TESTS := tests/cluster-suites.sh tests/cluster_test.sh tests/transport_test.sh tests/daemon_test.sh \
+                 tests/daemon_valgrind_test.sh
 include tests/cluster/cluster.mk
-cluster-test: $(BUILD)/asan/flinkop
+cluster-test: $(BUILD)/asan/flinkop $(BUILD)/flinkop
 
 clean:
 	rm -rf $(BUILD)

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "check.h"
+#include "daemon.h"
+#include "log.h"
 #include "dryrun.h"
 #include "version.h"
 
@@ -13,6 +15,9 @@ static const char usage[] =
     "                         [--operator-namespace NS]\n"
     "       flinkop --dry-run [--script-dir DIR] --install [--watch-namespaces a,b] [--operator-namespace NS]\n"
     "       flinkop check [--script-dir DIR]\n"
+    "       flinkop run [--script-dir DIR] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
+    "                   [--operator-namespace NS] [--probe-address HOST:PORT] [--resync-interval S]\n"
+    "                   [--log-level debug|info|warn|error]\n"
     "       flinkop --help | --version\n"
     "\n"
     "  --dry-run                print what the policies would create for the resources in FILEs, as YAML for\n"
@@ -25,10 +30,20 @@ static const char usage[] =
     "  --policy-memory MIB      memory cap of a policy's Lua state (default 64)\n"
     "  --policy-instructions N  Lua instructions one policy call may run (default 50000000)\n"
     "  check                    load the policies and run their `tests` tables\n"
+    "  run                      the operator daemon: watch the cluster, apply what the policies want\n"
+    "  --kubeconfig FILE        (run) cluster access; default $KUBECONFIG, in-cluster, ~/.kube/config\n"
+    "  --context NAME           (run) kubeconfig context; default its current-context\n"
+    "  --probe-address H:P      (run) /healthz, /readyz, /metrics (default 0.0.0.0:8085)\n"
+    "  --resync-interval S      (run) seconds between full resyncs (default 60)\n"
+    "  --kube-qps N             (run) API requests per second, client side (default 20)\n"
+    "  --log-level LEVEL        (run) debug, info, warn or error (default info)\n"
     "\n"
     "Exit status: 0 done; 1 an input or policy output was refused (nothing printed); 2 cannot run.\n";
 
-enum { OPT_SCRIPT_DIR = 256, OPT_WATCH, OPT_OPERATOR_NS, OPT_INSTALL, OPT_DRY_RUN, OPT_MEMORY, OPT_INSTRUCTIONS };
+enum {
+    OPT_SCRIPT_DIR = 256, OPT_WATCH, OPT_OPERATOR_NS, OPT_INSTALL, OPT_DRY_RUN, OPT_MEMORY, OPT_INSTRUCTIONS,
+    OPT_KUBECONFIG, OPT_CONTEXT, OPT_PROBE, OPT_RESYNC, OPT_QPS, OPT_LOG_LEVEL
+};
 
 static const struct option options[] = {
     {"help", no_argument, NULL, 'h'},
@@ -41,14 +56,40 @@ static const struct option options[] = {
     {"install", no_argument, NULL, OPT_INSTALL},
     {"policy-memory", required_argument, NULL, OPT_MEMORY},
     {"policy-instructions", required_argument, NULL, OPT_INSTRUCTIONS},
+    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+    {"context", required_argument, NULL, OPT_CONTEXT},
+    {"probe-address", required_argument, NULL, OPT_PROBE},
+    {"resync-interval", required_argument, NULL, OPT_RESYNC},
+    {"kube-qps", required_argument, NULL, OPT_QPS},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {NULL, 0, NULL, 0},
 };
 
 struct cli {
-    const char *command; /* "dry-run" or "check" */
+    const char *command; /* "dry-run", "check" or "run" */
     struct dryrun_opts dry;
+    struct daemon_opts run;
     const char **files;
 };
+
+/* "HOST:PORT" for the probe server. */
+static int parse_address(const char *text, struct daemon_opts *run)
+{
+    static char host[64];
+    const char *colon = strrchr(text, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (colon == NULL || colon == text || (size_t)(colon - text) >= sizeof host || *end != '\0' || port < 0 ||
+        port > 65535) {
+        fprintf(stderr, "flinkop: --probe-address \"%s\": expected HOST:PORT\n", text);
+        return -1;
+    }
+    memcpy(host, text, (size_t)(colon - text));
+    host[colon - text] = '\0';
+    run->probe_host = host;
+    run->probe_port = (int)port;
+    return 0;
+}
 
 static int parse_positive(const char *text, const char *flag, long long *out)
 {
@@ -68,11 +109,15 @@ static int cli_parse(struct cli *c, int argc, char **argv)
     char err[256];
     long long v;
     int opt;
-    if (argc > 1 && strcmp(argv[1], "check") == 0) {
-        c->command = "check";
+    if (argc > 1 && (strcmp(argv[1], "check") == 0 || strcmp(argv[1], "run") == 0)) {
+        c->command = argv[1];
         argc--;
         argv++;
     }
+    enum log_level level;
+    c->run.probe_host = "0.0.0.0";
+    c->run.probe_port = 8085;
+    c->run.resync_seconds = 60;
     c->files = calloc((size_t)argc, sizeof *c->files);
     if (c->files == NULL)
         return 2;
@@ -87,7 +132,30 @@ static int cli_parse(struct cli *c, int argc, char **argv)
         case 'f': c->files[c->dry.file_count++] = optarg; break;
         case OPT_DRY_RUN: if (c->command == NULL) c->command = "dry-run"; break;
         case OPT_SCRIPT_DIR: c->dry.script_dir = optarg; break;
-        case OPT_OPERATOR_NS: c->dry.ctx.operator_namespace = optarg; break;
+        case OPT_OPERATOR_NS: c->dry.ctx.operator_namespace = optarg; c->run.ctx.operator_namespace = optarg; break;
+        case OPT_KUBECONFIG: c->run.kubeconfig = optarg; break;
+        case OPT_CONTEXT: c->run.context = optarg; break;
+        case OPT_PROBE:
+            if (parse_address(optarg, &c->run) != 0)
+                return 2;
+            break;
+        case OPT_RESYNC:
+            if (parse_positive(optarg, "--resync-interval", &v) != 0)
+                return 2;
+            c->run.resync_seconds = (double)v;
+            break;
+        case OPT_QPS:
+            if (parse_positive(optarg, "--kube-qps", &v) != 0)
+                return 2;
+            c->run.kube_qps = (double)v;
+            break;
+        case OPT_LOG_LEVEL:
+            if (log_level_parse(optarg, &level) != 0) {
+                fprintf(stderr, "flinkop: --log-level \"%s\": expected debug, info, warn or error\n", optarg);
+                return 2;
+            }
+            log_set_level(level);
+            break;
         case OPT_INSTALL: c->dry.install = 1; break;
         case OPT_WATCH:
             context_free_namespaces(c->dry.ctx.watch_namespaces, c->dry.ctx.watch_count);
@@ -115,7 +183,7 @@ static int cli_parse(struct cli *c, int argc, char **argv)
         return 2;
     }
     if (c->command == NULL) {
-        fprintf(stderr, "flinkop: say what to do: --dry-run or check\n%s", usage);
+        fprintf(stderr, "flinkop: say what to do: --dry-run, check or run\n%s", usage);
         return 2;
     }
     if (strcmp(c->command, "dry-run") == 0 && !c->dry.install && c->dry.file_count == 0) {
@@ -133,6 +201,13 @@ int main(int argc, char **argv)
         status = 0;
     else if (status == 0 && strcmp(c.command, "check") == 0)
         status = check_run(c.dry.script_dir, &c.dry.limits, stdout);
+    else if (status == 0 && strcmp(c.command, "run") == 0) {
+        c.run.script_dir = c.dry.script_dir;
+        c.run.limits = c.dry.limits;
+        c.run.ctx.watch_namespaces = c.dry.ctx.watch_namespaces;
+        c.run.ctx.watch_count = c.dry.ctx.watch_count;
+        status = daemon_run(&c.run);
+    }
     else if (status == 0)
         status = dryrun_run(&c.dry, stdout, stderr);
     context_free_namespaces(c.dry.ctx.watch_namespaces, c.dry.ctx.watch_count);

@@ -125,6 +125,24 @@ static void test_a_list_of_another_length_differs(void **state)
     cJSON_Delete(live);
 }
 
+static void test_canonical_quantities_are_not_a_difference(void **state)
+{
+    (void)state;
+    cJSON *desired = parse("{\"resources\":{\"limits\":{\"memory\":\"2048Mi\",\"cpu\":\"1000m\"}}}");
+    cJSON *live = parse("{\"resources\":{\"limits\":{\"memory\":\"2Gi\",\"cpu\":\"1\"}}}");
+    assert_true(diff_satisfied(desired, live));
+    cJSON *bigger = parse("{\"resources\":{\"limits\":{\"memory\":\"3Gi\",\"cpu\":\"1\"}}}");
+    assert_false(diff_satisfied(desired, bigger));
+    /* Outside resource maps a string is a string: "1.0" is not "1". */
+    cJSON *tag = parse("{\"version\":\"1.0\"}"), *tag_live = parse("{\"version\":\"1\"}");
+    assert_false(diff_satisfied(tag, tag_live));
+    cJSON_Delete(desired);
+    cJSON_Delete(live);
+    cJSON_Delete(bigger);
+    cJSON_Delete(tag);
+    cJSON_Delete(tag_live);
+}
+
 static void test_paths_reach_core_and_group_kinds(void **state)
 {
     (void)state;
@@ -149,6 +167,7 @@ int main(void)
         cmocka_unit_test(test_server_defaults_do_not_count_as_a_difference),
         cmocka_unit_test(test_a_changed_field_is_named_by_its_path),
         cmocka_unit_test(test_a_list_of_another_length_differs),
+        cmocka_unit_test(test_canonical_quantities_are_not_a_difference),
         cmocka_unit_test(test_paths_reach_core_and_group_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

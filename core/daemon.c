@@ -1,0 +1,342 @@
+/* The daemon's wiring: configuration, informers, the queue worker, periodic resync, probes and metrics, signals.
+ * What one reconcile does is in sync.c. */
+#include "daemon.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon_state.h"
+#include "kinds.h"
+#include "log.h"
+#include "object.h"
+
+#define DRAIN_LIMIT 10.0 /* seconds SIGTERM waits for in-flight writes */
+
+const cJSON *daemon_lookup(const struct daemon *d, const char *kind, const char *ns, const char *name,
+                           struct informer **from)
+{
+    for (size_t i = 0; i < d->informer_count; i++) {
+        struct informer *inf = d->informers[i];
+        const struct kind_info *k = informer_kind(inf);
+        const char *ins = informer_namespace(inf);
+        if (strcmp(k->kind, kind) != 0)
+            continue;
+        if (k->namespaced && ins && (ns == NULL || strcmp(ins, ns) != 0))
+            continue;
+        if (from)
+            *from = inf;
+        return cache_get(informer_cache(inf), k->namespaced ? ns : NULL, name);
+    }
+    if (from)
+        *from = NULL;
+    return NULL;
+}
+
+static void enqueue(struct daemon *d, const char *fmt, const char *a, const char *b)
+{
+    char key[600];
+    snprintf(key, sizeof key, fmt, a, b);
+    if (!d->stopping)
+        queue_add(d->queue, key);
+}
+
+/* Level-triggered: any change to a Flink resource, a namespace or an object we own queues the key that decides
+ * about it; the reconcile reads the whole state again. */
+static void on_change(void *ud, const struct kind_info *kind, const char *type, const cJSON *obj)
+{
+    struct daemon *d = ud;
+    (void)type;
+    const char *ns = object_namespace(obj), *name = object_name(obj);
+    if (strcmp(kind->kind, "FlinkDeployment") == 0 || strcmp(kind->kind, "FlinkSessionJob") == 0) {
+        char key[600];
+        snprintf(key, sizeof key, "%s/%s/%s", kind->kind, ns ? ns : "", name);
+        if (!d->stopping)
+            queue_add(d->queue, key);
+        /* The namespace's RBAC depends on which Flink resources it holds. */
+        enqueue(d, "Namespace/%s%s", ns ? ns : "", "");
+        return;
+    }
+    if (strcmp(kind->kind, "Namespace") == 0) {
+        enqueue(d, "Namespace/%s%s", name, "");
+        return;
+    }
+    const cJSON *ann = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(obj, "metadata"), "annotations");
+    const cJSON *owner = cJSON_GetObjectItemCaseSensitive(ann, OBJECT_OWNER_ANNOTATION);
+    if (cJSON_IsString(owner) && strcmp(owner->valuestring, "operator") != 0)
+        enqueue(d, "%s%s", owner->valuestring, "");
+}
+
+static void on_restart(void *ud, const struct kind_info *kind, const char *reason)
+{
+    struct daemon *d = ud;
+    metrics_counter_add(d->metrics, "flinkop_watch_restarts_total", NULL,
+                        (const char *const[]){"resource", kind->plural, "reason", reason, NULL}, 1);
+}
+
+static void on_response(void *ud, const char *verb, int code)
+{
+    struct daemon *d = ud;
+    char c[16];
+    snprintf(c, sizeof c, "%d", code);
+    metrics_counter_add(d->metrics, "flinkop_api_requests_total", NULL,
+                        (const char *const[]){"verb", verb, "code", c, NULL}, 1);
+}
+
+static int informers_synced(const struct daemon *d)
+{
+    for (size_t i = 0; i < d->informer_count; i++)
+        if (!informer_synced(d->informers[i]) && !informer_forbidden(d->informers[i]))
+            return 0;
+    return 1;
+}
+
+static void worker_run(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    struct daemon *d = w->data;
+    if (!informers_synced(d)) {
+        ev_idle_stop(loop, w); /* the resync timer restarts us; until then the caches are incomplete */
+        return;
+    }
+    const char *key = queue_get(d->queue);
+    if (key == NULL) {
+        ev_idle_stop(loop, w);
+        return;
+    }
+    sync_key(d, key);
+}
+
+static void queue_ready(struct queue *q, void *data)
+{
+    (void)q;
+    struct daemon *d = data;
+    ev_idle_start(d->loop, &d->worker);
+}
+
+struct resync_walk {
+    struct daemon *d;
+    const char *kind;
+};
+
+static void resync_one(void *ud, const cJSON *obj)
+{
+    struct resync_walk *r = ud;
+    char key[600];
+    if (strcmp(r->kind, "Namespace") == 0)
+        snprintf(key, sizeof key, "Namespace/%s", object_name(obj));
+    else
+        snprintf(key, sizeof key, "%s/%s/%s", r->kind, object_namespace(obj), object_name(obj));
+    queue_add(r->d->queue, key);
+}
+
+/* Re-queues every key, so drift nobody told us about (and a missed event) is corrected within one interval. */
+static void resync_fire(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct daemon *d = w->data;
+    for (size_t i = 0; i < d->informer_count; i++) {
+        const struct kind_info *k = informer_kind(d->informers[i]);
+        if (k->ownable)
+            continue;
+        struct resync_walk r = {d, k->kind};
+        cache_each(informer_cache(d->informers[i]), resync_one, &r);
+    }
+    for (size_t i = 0; i < d->o->ctx.watch_count; i++)
+        enqueue(d, "Namespace/%s%s", d->o->ctx.watch_namespaces[i], "");
+    ev_idle_start(d->loop, &d->worker);
+}
+
+static int ready_check(void *data, char *reason, size_t reasonlen)
+{
+    struct daemon *d = data;
+    if (d->stopping) {
+        snprintf(reason, reasonlen, "stopping");
+        return 0;
+    }
+    if (!informers_synced(d)) {
+        snprintf(reason, reasonlen, "informers not synced");
+        return 0;
+    }
+    return 1;
+}
+
+static char *metrics_text(void *data)
+{
+    struct daemon *d = data;
+    metrics_gauge_set(d->metrics, "flinkop_queue_depth", NULL, NULL, (double)queue_len(d->queue));
+    return metrics_render(d->metrics);
+}
+
+static void drain_check(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct daemon *d = w->data;
+    if (queue_in_flight(d->queue) == 0 || ev_now(loop) - d->stop_started > DRAIN_LIMIT)
+        ev_break(loop, EVBREAK_ALL);
+}
+
+/* SIGTERM/SIGINT: take no new work, let in-flight writes finish, then leave the loop. */
+static void signal_stop(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    struct daemon *d = w->data;
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    d->stop_started = ev_now(loop);
+    log_msg(LOG_LEVEL_INFO, "stopping", "signal", w->signum == SIGTERM ? "TERM" : "INT", "in_flight", "", NULL);
+    queue_shutdown(d->queue);
+    ev_timer_stop(loop, &d->resync);
+    ev_idle_stop(loop, &d->worker);
+    ev_timer_start(loop, &d->drain);
+}
+
+static int informer_add(struct daemon *d, const char *kind, const char *ns, const char *selector)
+{
+    static const struct informer_handler handler = {on_change, on_restart};
+    struct informer **grown = realloc(d->informers, (d->informer_count + 1) * sizeof *grown);
+    if (grown == NULL)
+        return -1;
+    d->informers = grown;
+    struct informer *inf = informer_new(d->loop, d->kube, kind_lookup(kind), ns, selector, &handler, d);
+    if (inf == NULL)
+        return -1;
+    d->informers[d->informer_count++] = inf;
+    return 0;
+}
+
+/* Cluster scope: one informer per kind across namespaces, plus Namespaces. Namespaced scope: one per kind and
+ * watched namespace, so a namespace that refuses us (403) fails alone. */
+static int informers_create(struct daemon *d)
+{
+    static const char *const flink[] = {"FlinkDeployment", "FlinkSessionJob"};
+    const char *selector = OBJECT_MANAGED_BY_LABEL "%3D" OBJECT_MANAGED_BY_VALUE;
+    size_t nns = d->o->ctx.watch_namespaces ? d->o->ctx.watch_count : 1;
+    if (d->o->ctx.watch_namespaces == NULL && informer_add(d, "Namespace", NULL, NULL) != 0)
+        return -1;
+    for (size_t n = 0; n < nns; n++) {
+        const char *ns = d->o->ctx.watch_namespaces ? d->o->ctx.watch_namespaces[n] : NULL;
+        for (size_t i = 0; i < 2; i++)
+            if (informer_add(d, flink[i], ns, NULL) != 0)
+                return -1;
+        const struct kind_info *k;
+        for (size_t i = 0; (k = kind_at(i)) != NULL; i++)
+            if (k->ownable && informer_add(d, k->kind, ns, selector) != 0)
+                return -1;
+    }
+    return 0;
+}
+
+static void metrics_declare_all(struct metrics *m)
+{
+    metrics_declare(m, "flinkop_reconciles_total", METRICS_COUNTER, "Reconciles by kind and result");
+    metrics_declare(m, "flinkop_queue_depth", METRICS_GAUGE, "Keys waiting in the work queue");
+    metrics_declare(m, "flinkop_api_requests_total", METRICS_COUNTER, "API server requests by verb and HTTP code");
+    metrics_declare(m, "flinkop_watch_restarts_total", METRICS_COUNTER, "Watch restarts by resource and reason");
+    metrics_declare(m, "flinkop_policy_errors_total", METRICS_COUNTER, "Policy calls that failed or were refused");
+    metrics_declare_histogram(m, "flinkop_policy_evaluation_seconds", "Time spent in one policy call", NULL, 0);
+}
+
+static int daemon_start(struct daemon *d)
+{
+    char err[2048];
+    struct policy_files files = {0};
+    if (kube_config_load(&d->cfg, d->o->kubeconfig, d->o->context, err, sizeof err) != 0) {
+        log_msg(LOG_LEVEL_ERROR, "cannot load the cluster configuration", "error", err, NULL);
+        return -1;
+    }
+    d->operator_namespace = d->o->ctx.operator_namespace ? d->o->ctx.operator_namespace : d->cfg.namespace;
+    if (policy_files_read_dir(d->o->script_dir, &files, err, sizeof err) != 0 ||
+        (d->policy = policy_load(&files, &d->o->limits, err, sizeof err)) == NULL) {
+        policy_files_free(&files);
+        log_msg(LOG_LEVEL_ERROR, "policy refused", "error", err, NULL);
+        return -1;
+    }
+    policy_files_free(&files);
+    struct context_opts co = d->o->ctx;
+    co.operator_namespace = d->operator_namespace;
+    co.dry_run = 0;
+    d->ctx = context_new(&co, time(NULL));
+    d->metrics = metrics_new();
+    d->events_sent = strmap_new();
+    struct kube_opts ko = {.qps = d->o->kube_qps, .on_response = on_response, .on_response_ud = d};
+    d->kube = kube_new(d->loop, &d->cfg, &ko, err, sizeof err);
+    struct queue_opts qo = {.ready = queue_ready, .ready_data = d};
+    d->queue = queue_new(d->loop, &qo);
+    if (d->ctx == NULL || d->metrics == NULL || d->events_sent == NULL || d->kube == NULL || d->queue == NULL) {
+        log_msg(LOG_LEVEL_ERROR, "cannot start", "error", d->kube ? "out of memory" : err, NULL);
+        return -1;
+    }
+    metrics_declare_all(d->metrics);
+    struct probe_opts po = {.host = d->o->probe_host, .port = d->o->probe_port, .ready = ready_check,
+                            .metrics = metrics_text, .data = d};
+    if ((d->probe = probe_start(d->loop, &po, err, sizeof err)) == NULL) {
+        log_msg(LOG_LEVEL_ERROR, "cannot start the probe server", "error", err, NULL);
+        return -1;
+    }
+    if (informers_create(d) != 0) {
+        log_msg(LOG_LEVEL_ERROR, "cannot start", "error", "out of memory", NULL);
+        return -1;
+    }
+    for (size_t i = 0; i < d->informer_count; i++)
+        informer_start(d->informers[i]);
+    char port[16];
+    snprintf(port, sizeof port, "%d", probe_port(d->probe));
+    log_msg(LOG_LEVEL_INFO, "started", "server", d->cfg.server, "config", d->cfg.source, "operator_namespace",
+            d->operator_namespace, "scope", d->o->ctx.watch_namespaces ? "namespaced" : "cluster", "probe_port",
+            port, NULL);
+    return 0;
+}
+
+static void daemon_free(struct daemon *d)
+{
+    for (size_t i = 0; i < d->informer_count; i++)
+        informer_free(d->informers[i]);
+    free(d->informers);
+    queue_free(d->queue);
+    kube_free(d->kube);
+    probe_stop(d->probe);
+    metrics_free(d->metrics);
+    strmap_free(d->events_sent, NULL);
+    policy_free(d->policy);
+    cJSON_Delete(d->ctx);
+    kube_config_free(&d->cfg);
+}
+
+int daemon_run(const struct daemon_opts *o)
+{
+    struct daemon d = {.o = o};
+    d.loop = ev_default_loop(0);
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    ev_idle_init(&d.worker, worker_run);
+    d.worker.data = &d;
+    ev_timer_init(&d.resync, resync_fire, 1.0, o->resync_seconds);
+    d.resync.data = &d;
+    ev_timer_init(&d.drain, drain_check, 0.05, 0.05);
+    d.drain.data = &d;
+    ev_signal_init(&d.sigterm, signal_stop, SIGTERM);
+    ev_signal_init(&d.sigint, signal_stop, SIGINT);
+    d.sigterm.data = d.sigint.data = &d;
+    int status = 2;
+    if (daemon_start(&d) == 0) {
+        ev_signal_start(d.loop, &d.sigterm);
+        ev_signal_start(d.loop, &d.sigint);
+        ev_timer_start(d.loop, &d.resync);
+        ev_run(d.loop, 0);
+        ev_signal_stop(d.loop, &d.sigterm);
+        ev_signal_stop(d.loop, &d.sigint);
+        ev_timer_stop(d.loop, &d.drain);
+        ev_timer_stop(d.loop, &d.resync);
+        ev_idle_stop(d.loop, &d.worker);
+        log_msg(LOG_LEVEL_INFO, "stopped", NULL);
+        status = 0;
+    }
+    daemon_free(&d);
+    ev_loop_destroy(d.loop);
+    return status;
+}

@@ -1,0 +1,543 @@
+/* One reconcile: ask the policy what a key wants, compare with the cache, and write only the differences:
+ * server-side apply for what is missing or changed, delete for what we own and no longer want, the status through
+ * its subresource, and Events. An object without our managed-by label is never written: it is a conflict. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon_state.h"
+#include "diff.h"
+#include "json_text.h"
+#include "kinds.h"
+#include "log.h"
+#include "object.h"
+#include "render.h"
+
+#define APPLY_QUERY "fieldManager=flinkop&force=true"
+#define APPLY_TYPE "application/apply-patch+yaml"
+
+/* One key in progress: alive until its last request has answered. */
+struct work {
+    struct daemon *d;
+    char *key;
+    int pending;
+    int failed;
+    double requeue_after;
+    const cJSON *resource; /* borrowed from the cache: only valid during sync_key itself */
+};
+
+/* One request of a work item, with what to do with its answer. */
+struct step {
+    struct work *w;
+    char what[320];  /* "apply Deployment team-a/basic-example": for logs */
+    struct informer *inf;
+    int is_probe;    /* the GET that checks whether an object we do not see exists */
+    cJSON *desired;  /* is_probe: the object to apply when it does not exist (owned) */
+};
+
+static int owner_is(const cJSON *obj, const char *owner);
+
+static void work_finish(struct work *w)
+{
+    struct queue *q = w->d->queue;
+    if (w->failed)
+        queue_add_rate_limited(q, w->key, NULL);
+    else
+        queue_forget(q, w->key);
+    queue_done(q, w->key);
+    if (!w->failed && w->requeue_after >= 0)
+        queue_add_after(q, w->key, w->requeue_after);
+    free(w->key);
+    free(w);
+}
+
+static void work_release(struct work *w)
+{
+    if (--w->pending == 0)
+        work_finish(w);
+}
+
+static void count_reconcile(struct daemon *d, const char *kind, const char *result)
+{
+    metrics_counter_add(d->metrics, "flinkop_reconciles_total", NULL,
+                        (const char *const[]){"kind", kind, "result", result, NULL}, 1);
+}
+
+static void step_done(void *ud, const struct kube_response *resp);
+
+/* Starts one request for w; the work stays alive until it answers. */
+static void step_start(struct work *w, struct step *s, const char *method, const char *path, const char *query,
+                       const char *body, const char *type)
+{
+    char err[256];
+    s->w = w;
+    w->pending++;
+    if (kube_request(w->d->kube, method, path, query, body, type, step_done, s, err, sizeof err) == NULL) {
+        log_msg(LOG_LEVEL_ERROR, "request not sent", "step", s->what, "error", err, NULL);
+        w->failed = 1;
+        cJSON_Delete(s->desired);
+        free(s);
+        w->pending--;
+    }
+}
+
+static void object_apply(struct work *w, const cJSON *obj, struct informer *inf)
+{
+    char path[512];
+    const struct kind_info *k = kind_lookup(object_kind(obj));
+    struct step *s = calloc(1, sizeof *s);
+    char *body = json_print_sorted(obj);
+    if (s == NULL || body == NULL || kind_path(k, object_namespace(obj), object_name(obj), path, sizeof path)) {
+        free(s);
+        free(body);
+        w->failed = 1;
+        return;
+    }
+    snprintf(s->what, sizeof s->what, "apply %s %s/%s", k->kind, object_namespace(obj) ? object_namespace(obj) : "",
+             object_name(obj));
+    s->inf = inf;
+    step_start(w, s, "PATCH", path, APPLY_QUERY, body, APPLY_TYPE);
+    free(body);
+}
+
+/* An object we want but do not see under our label: it may not exist, or someone else may own it. Ask. */
+static void object_probe(struct work *w, const cJSON *obj, struct informer *inf)
+{
+    char path[512];
+    const struct kind_info *k = kind_lookup(object_kind(obj));
+    struct step *s = calloc(1, sizeof *s);
+    if (s == NULL || kind_path(k, object_namespace(obj), object_name(obj), path, sizeof path) ||
+        (s->desired = cJSON_Duplicate(obj, 1)) == NULL) {
+        free(s);
+        w->failed = 1;
+        return;
+    }
+    snprintf(s->what, sizeof s->what, "get %s %s/%s", k->kind, object_namespace(obj) ? object_namespace(obj) : "",
+             object_name(obj));
+    s->inf = inf;
+    s->is_probe = 1;
+    step_start(w, s, "GET", path, NULL, NULL, NULL);
+}
+
+static void object_delete(struct work *w, const cJSON *live)
+{
+    char path[512], body[256];
+    const struct kind_info *k = kind_lookup(object_kind(live));
+    const char *uid = object_string_at(live, "metadata.uid");
+    struct step *s = calloc(1, sizeof *s);
+    if (s == NULL || kind_path(k, object_namespace(live), object_name(live), path, sizeof path)) {
+        free(s);
+        w->failed = 1;
+        return;
+    }
+    /* The uid precondition makes sure we delete the object we decided about, not a namesake made since. */
+    snprintf(body, sizeof body, "{\"propagationPolicy\":\"Background\",\"preconditions\":{\"uid\":\"%s\"}}",
+             uid ? uid : "");
+    snprintf(s->what, sizeof s->what, "delete %s %s/%s", k->kind,
+             object_namespace(live) ? object_namespace(live) : "", object_name(live));
+    log_object(LOG_LEVEL_INFO, object_namespace(live), object_name(live), "pruning", "kind", k->kind, NULL);
+    step_start(w, s, "DELETE", path, NULL, body, "application/json");
+}
+
+static void step_done(void *ud, const struct kube_response *resp)
+{
+    struct step *s = ud;
+    struct work *w = s->w;
+    if (s->is_probe && resp->status == 404) {
+        object_apply(w, s->desired, s->inf);
+    } else if (s->is_probe && resp->status == 200) {
+        cJSON *live = cJSON_ParseWithLength(resp->body, resp->body_len);
+        const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(live, "metadata"), "labels");
+        const cJSON *mine = cJSON_GetObjectItemCaseSensitive(labels, OBJECT_MANAGED_BY_LABEL);
+        if (cJSON_IsString(mine) && strcmp(mine->valuestring, OBJECT_MANAGED_BY_VALUE) == 0) {
+            if (!diff_satisfied(s->desired, live))
+                object_apply(w, s->desired, s->inf);
+        } else {
+            /* Not ours: never modify it. The user sees why their object stays as it is. */
+            log_object(LOG_LEVEL_WARN, object_namespace(s->desired), object_name(s->desired),
+                       "conflict: object exists without our managed-by label, left untouched", "kind",
+                       object_kind(s->desired), "owner", w->key, NULL);
+            metrics_counter_add(w->d->metrics, "flinkop_conflicts_total", "Objects a policy wants that someone else owns",
+                                (const char *const[]){"kind", object_kind(s->desired), NULL}, 1);
+        }
+        cJSON_Delete(live);
+    } else if (resp->status == 200 || resp->status == 201) {
+        cJSON *obj = cJSON_ParseWithLength(resp->body, resp->body_len);
+        if (obj && s->inf && strncmp(s->what, "apply", 5) == 0)
+            informer_remember(s->inf, obj);
+        else
+            cJSON_Delete(obj);
+        log_msg(LOG_LEVEL_INFO, "done", "step", s->what, NULL);
+    } else if (resp->status == 404 && strncmp(s->what, "delete", 6) == 0) {
+        /* Already gone: what we wanted. */
+    } else {
+        w->failed = 1;
+        log_msg(resp->status == 403 ? LOG_LEVEL_WARN : LOG_LEVEL_ERROR, "request failed", "step", s->what, "status",
+                resp->status == 403 ? "403 forbidden" : "error", "error",
+                resp->error ? resp->error : resp->body, NULL);
+    }
+    cJSON_Delete(s->desired);
+    free(s);
+    work_release(w);
+}
+
+/* A step that does not need its answer beyond logging: Events and status. A refused Event never fails the work. */
+struct note {
+    struct work *w;
+    int counts; /* whether failure fails the work */
+    char what[200];
+};
+
+static void note_done(void *ud, const struct kube_response *resp)
+{
+    struct note *n = ud;
+    if (resp->status < 200 || resp->status >= 300) {
+        log_msg(LOG_LEVEL_WARN, "request failed", "step", n->what, "status", resp->status == 403 ? "403" : "error",
+                "error", resp->error ? resp->error : resp->body, NULL);
+        if (n->counts)
+            n->w->failed = 1;
+    }
+    struct work *w = n->w;
+    free(n);
+    work_release(w);
+}
+
+static void note_start(struct work *w, int counts, const char *what, const char *method, const char *path,
+                       const char *query, const char *body, const char *type)
+{
+    char err[256];
+    struct note *n = calloc(1, sizeof *n);
+    if (n == NULL) {
+        w->failed |= counts;
+        return;
+    }
+    n->w = w;
+    n->counts = counts;
+    snprintf(n->what, sizeof n->what, "%s", what);
+    w->pending++;
+    if (kube_request(w->d->kube, method, path, query, body, type, note_done, n, err, sizeof err) == NULL) {
+        w->pending--;
+        w->failed |= counts;
+        free(n);
+    }
+}
+
+struct prune_walk {
+    struct work *w;
+    const cJSON *desired;
+};
+
+static int desired_has(const cJSON *desired, const cJSON *live)
+{
+    const cJSON *o;
+    cJSON_ArrayForEach(o, desired)
+    {
+        if (strcmp(object_kind(o), object_kind(live)) == 0 && strcmp(object_name(o), object_name(live)) == 0 &&
+            strcmp(object_namespace(o) ? object_namespace(o) : "", object_namespace(live) ? object_namespace(live) : "") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void prune_one(void *ud, const cJSON *live)
+{
+    struct prune_walk *p = ud;
+    if (!owner_is(live, p->w->key))
+        return;
+    if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(live, "metadata"), "deletionTimestamp"))
+        return;
+    if (!desired_has(p->desired, live))
+        object_delete(p->w, live);
+}
+
+/* Applies what differs, asks about what we do not see, then prunes what carries our owner key and is not
+ * wanted. Deletions are collected before any write changes the caches. */
+static void objects_sync(struct work *w, const cJSON *desired)
+{
+    struct daemon *d = w->d;
+    struct prune_walk p = {w, desired};
+    char field[256];
+    for (size_t i = 0; i < d->informer_count; i++)
+        if (informer_kind(d->informers[i])->ownable)
+            cache_each(informer_cache(d->informers[i]), prune_one, &p);
+    const cJSON *o;
+    cJSON_ArrayForEach(o, desired)
+    {
+        const struct kind_info *k = kind_lookup(object_kind(o));
+        if (k == NULL || !k->ownable) {
+            log_msg(LOG_LEVEL_ERROR, "policy emitted a kind the operator does not manage", "kind", object_kind(o),
+                    "owner", w->key, NULL);
+            w->failed = 1;
+            continue;
+        }
+        struct informer *inf = NULL;
+        const cJSON *live = daemon_lookup(d, k->kind, object_namespace(o), object_name(o), &inf);
+        if (inf == NULL) {
+            log_msg(LOG_LEVEL_WARN, "namespace not watched, object skipped", "kind", k->kind, "namespace",
+                    object_namespace(o), NULL);
+            continue;
+        }
+        if (live == NULL)
+            object_probe(w, o, inf);
+        else if (diff_first(o, live, field, sizeof field)) {
+            log_object(LOG_LEVEL_DEBUG, object_namespace(o), object_name(o), "differs", "kind", k->kind, "field",
+                       field, NULL);
+            object_apply(w, o, inf);
+        }
+    }
+}
+
+/* Drops JSON nulls: the API server stores no null, so a null we kept would look like a difference forever. */
+static void nulls_strip(cJSON *v)
+{
+    cJSON *c = v ? v->child : NULL;
+    while (c) {
+        cJSON *next = c->next;
+        if (cJSON_IsNull(c) && cJSON_IsObject(v))
+            cJSON_Delete(cJSON_DetachItemViaPointer(v, c));
+        else
+            nulls_strip(c);
+        c = next;
+    }
+}
+
+static void status_sync(struct work *w, const cJSON *resource, cJSON *status)
+{
+    char path[512], what[320];
+    nulls_strip(status);
+    const cJSON *live = cJSON_GetObjectItemCaseSensitive(resource, "status");
+    if (live && diff_satisfied(status, live))
+        return;
+    const struct kind_info *k = kind_lookup(object_kind(resource));
+    cJSON *patch = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(patch, "metadata");
+    cJSON_AddStringToObject(patch, "apiVersion", object_api_version(resource));
+    cJSON_AddStringToObject(patch, "kind", k->kind);
+    cJSON_AddStringToObject(meta, "name", object_name(resource));
+    cJSON_AddStringToObject(meta, "namespace", object_namespace(resource));
+    cJSON_AddItemReferenceToObject(patch, "status", status);
+    char *body = json_print_sorted(patch);
+    cJSON_Delete(patch);
+    if (body == NULL || kind_path(k, object_namespace(resource), object_name(resource), path, sizeof path)) {
+        free(body);
+        w->failed = 1;
+        return;
+    }
+    strncat(path, "/status", sizeof path - strlen(path) - 1);
+    snprintf(what, sizeof what, "status %s", w->key);
+    note_start(w, 1, what, "PATCH", path, APPLY_QUERY, body, APPLY_TYPE);
+    free(body);
+}
+
+static void event_post(struct work *w, const cJSON *resource, const cJSON *e)
+{
+    char dedupe[1024], path[256], stamp[32], name[300];
+    const char *type = object_string_at(e, "type"), *reason = object_string_at(e, "reason");
+    const char *message = object_string_at(e, "message");
+    if (!type || !reason || !message)
+        return;
+    snprintf(dedupe, sizeof dedupe, "%s|%s|%s|%s|%s", w->key, object_string_at(resource, "metadata.uid") ?
+             object_string_at(resource, "metadata.uid") : "", type, reason, message);
+    if (strmap_get(w->d->events_sent, dedupe))
+        return; /* the same event again: one Event a user can read, not one per resync */
+    int failed;
+    strmap_put(w->d->events_sent, dedupe, (void *)1, &failed);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(name, sizeof name, "%s.", object_name(resource));
+    cJSON *ev = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(ev, "metadata");
+    cJSON_AddStringToObject(meta, "generateName", name);
+    cJSON_AddStringToObject(meta, "namespace", object_namespace(resource));
+    cJSON *inv = cJSON_AddObjectToObject(ev, "involvedObject");
+    cJSON_AddStringToObject(inv, "apiVersion", object_api_version(resource));
+    cJSON_AddStringToObject(inv, "kind", object_kind(resource));
+    cJSON_AddStringToObject(inv, "name", object_name(resource));
+    cJSON_AddStringToObject(inv, "namespace", object_namespace(resource));
+    if (object_string_at(resource, "metadata.uid"))
+        cJSON_AddStringToObject(inv, "uid", object_string_at(resource, "metadata.uid"));
+    cJSON_AddStringToObject(ev, "type", type);
+    cJSON_AddStringToObject(ev, "reason", reason);
+    cJSON_AddStringToObject(ev, "message", message);
+    cJSON_AddStringToObject(ev, "firstTimestamp", stamp);
+    cJSON_AddStringToObject(ev, "lastTimestamp", stamp);
+    cJSON_AddNumberToObject(ev, "count", 1);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(ev, "source"), "component", "flinkop");
+    char *body = json_print_sorted(ev);
+    cJSON_Delete(ev);
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s/events", object_namespace(resource));
+    if (body)
+        note_start(w, 0, "event", "POST", path, NULL, body, "application/json");
+    free(body);
+}
+
+/* {FlinkDeployment: [names], FlinkSessionJob: [names]} of namespace ns, from the caches. */
+struct inventory_walk {
+    const char *ns;
+    cJSON *list;
+};
+
+static void inventory_add(void *ud, const cJSON *obj)
+{
+    struct inventory_walk *iw = ud;
+    if (object_namespace(obj) && strcmp(object_namespace(obj), iw->ns) == 0)
+        cJSON_AddItemToArray(iw->list, cJSON_CreateString(object_name(obj)));
+}
+
+static cJSON *namespace_inventory(struct daemon *d, const char *ns)
+{
+    cJSON *inv = cJSON_CreateObject();
+    for (size_t i = 0; i < d->informer_count; i++) {
+        const char *kind = informer_kind(d->informers[i])->kind;
+        if (strcmp(kind, "FlinkDeployment") != 0 && strcmp(kind, "FlinkSessionJob") != 0)
+            continue;
+        cJSON *list = cJSON_GetObjectItemCaseSensitive(inv, kind);
+        if (list == NULL)
+            list = cJSON_AddArrayToObject(inv, kind);
+        struct inventory_walk iw = {ns, list};
+        cache_each(informer_cache(d->informers[i]), inventory_add, &iw);
+    }
+    return inv;
+}
+
+static void sync_namespace(struct work *w, const char *name)
+{
+    struct daemon *d = w->d;
+    char err[2048];
+    cJSON *made = NULL;
+    const cJSON *ns = daemon_lookup(d, "Namespace", NULL, name, NULL);
+    if (ns == NULL && d->o->ctx.watch_namespaces == NULL)
+        return; /* gone: its objects went with it */
+    if (ns == NULL) {
+        /* Namespaced scope cannot read Namespace objects; a watched name is all we know. */
+        made = cJSON_CreateObject();
+        cJSON_AddStringToObject(made, "apiVersion", "v1");
+        cJSON_AddStringToObject(made, "kind", "Namespace");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(made, "metadata"), "name", name);
+        ns = made;
+    }
+    const char *phase = object_string_at(ns, "status.phase");
+    if ((phase && strcmp(phase, "Terminating") == 0) ||
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(ns, "metadata"), "deletionTimestamp")) {
+        cJSON_Delete(made);
+        return; /* never hold up a namespace's deletion */
+    }
+    cJSON *inventory = namespace_inventory(d, name);
+    struct render_result r;
+    if (render_namespace(d->policy, ns, d->ctx, inventory, &r, err, sizeof err) != 0) {
+        log_msg(LOG_LEVEL_ERROR, "policy failed", "key", w->key, "error", err, NULL);
+        metrics_counter_add(d->metrics, "flinkop_policy_errors_total", NULL,
+                            (const char *const[]){"policy", "rbac.lua", NULL}, 1);
+        w->failed = 1;
+    } else {
+        objects_sync(w, r.objects);
+        render_result_free(&r);
+    }
+    cJSON_Delete(inventory);
+    cJSON_Delete(made);
+}
+
+struct observed_walk {
+    const char *owner;
+    cJSON *into;
+};
+
+static int owner_is(const cJSON *obj, const char *owner)
+{
+    const cJSON *ann = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(obj, "metadata"), "annotations");
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(ann, OBJECT_OWNER_ANNOTATION);
+    return cJSON_IsString(key) && strcmp(key->valuestring, owner) == 0;
+}
+
+static void observed_add(void *ud, const cJSON *obj)
+{
+    struct observed_walk *ow = ud;
+    char key[300];
+    if (!owner_is(obj, ow->owner))
+        return;
+    snprintf(key, sizeof key, "%s/%s", object_kind(obj), object_name(obj));
+    cJSON_AddItemToObject(ow->into, key, cJSON_Duplicate(obj, 1));
+}
+
+/* observed.objects: what we own for this key now, keyed "Kind/name" (docs/policy-api.md). */
+static cJSON *observed_objects(struct daemon *d, const char *owner)
+{
+    cJSON *observed = cJSON_CreateObject();
+    struct observed_walk ow = {owner, cJSON_AddObjectToObject(observed, "objects")};
+    for (size_t i = 0; i < d->informer_count; i++)
+        if (informer_kind(d->informers[i])->ownable)
+            cache_each(informer_cache(d->informers[i]), observed_add, &ow);
+    return observed;
+}
+
+static void sync_resource(struct work *w, const char *kind, const char *ns, const char *name)
+{
+    struct daemon *d = w->d;
+    char err[2048];
+    const cJSON *resource = daemon_lookup(d, kind, ns, name, NULL);
+    if (resource == NULL) {
+        /* Deleted: garbage collection removes what hangs off its owner references; prune the rest. */
+        cJSON *none = cJSON_CreateArray();
+        objects_sync(w, none);
+        cJSON_Delete(none);
+        return;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(resource, "metadata"), "deletionTimestamp"))
+        return;
+    cJSON *observed = observed_objects(d, w->key);
+    struct render_result r;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = render_resource(d->policy, resource, observed, d->ctx, &r, err, sizeof err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    metrics_histogram_observe(d->metrics, "flinkop_policy_evaluation_seconds", NULL, NULL,
+                              (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+    cJSON_Delete(observed);
+    if (rc == 1)
+        return;
+    if (rc != 0) {
+        log_object(LOG_LEVEL_ERROR, ns, name, "policy failed", "error", err, NULL);
+        metrics_counter_add(d->metrics, "flinkop_policy_errors_total", NULL,
+                            (const char *const[]){"policy", "reconcile.lua", NULL}, 1);
+        w->failed = 1;
+        return;
+    }
+    w->requeue_after = r.requeue_after;
+    /* Collect writes before the status write, which changes the cached resource. */
+    if (r.objects)
+        objects_sync(w, r.objects);
+    const cJSON *e;
+    if (cJSON_IsArray(r.events))
+        cJSON_ArrayForEach(e, r.events) event_post(w, resource, e);
+    if (cJSON_IsObject(r.status))
+        status_sync(w, resource, r.status);
+    render_result_free(&r);
+}
+
+void sync_key(struct daemon *d, const char *key)
+{
+    char kind[64] = "", ns[256] = "", name[256] = "";
+    struct work *w = calloc(1, sizeof *w);
+    if (w == NULL || (w->key = strdup(key)) == NULL) {
+        free(w);
+        queue_add_rate_limited(d->queue, key, NULL);
+        queue_done(d->queue, key);
+        return;
+    }
+    w->d = d;
+    w->requeue_after = -1;
+    w->pending = 1; /* sync_key's own hold, released below */
+    if (sscanf(key, "Namespace/%255[^/]", name) == 1) {
+        strcpy(kind, "Namespace");
+        sync_namespace(w, name);
+    } else if (sscanf(key, "%63[^/]/%255[^/]/%255[^/]", kind, ns, name) == 3) {
+        sync_resource(w, kind, ns, name);
+    } else {
+        log_msg(LOG_LEVEL_ERROR, "unknown queue key", "key", key, NULL);
+    }
+    count_reconcile(d, kind[0] ? kind : "unknown", w->failed ? "error" : "ok");
+    work_release(w);
+}
