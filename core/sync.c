@@ -38,9 +38,12 @@ struct step {
 
 static int owner_is(const cJSON *obj, const char *owner);
 
+static void count_reconcile(struct daemon *d, const char *key, const char *result);
+
 static void work_finish(struct work *w)
 {
     struct queue *q = w->d->queue;
+    count_reconcile(w->d, w->key, w->failed ? "error" : "ok");
     if (w->failed)
         queue_add_rate_limited(q, w->key, NULL);
     else
@@ -58,8 +61,11 @@ static void work_release(struct work *w)
         work_finish(w);
 }
 
-static void count_reconcile(struct daemon *d, const char *kind, const char *result)
+/* Counted when the last write of a reconcile has answered, so "ok" means the cluster took it all. */
+static void count_reconcile(struct daemon *d, const char *key, const char *result)
 {
+    char kind[64];
+    snprintf(kind, sizeof kind, "%.*s", (int)strcspn(key, "/"), key);
     metrics_counter_add(d->metrics, "flinkop_reconciles_total", NULL,
                         (const char *const[]){"kind", kind, "result", result, NULL}, 1);
 }
@@ -538,6 +544,5 @@ void sync_key(struct daemon *d, const char *key)
     } else {
         log_msg(LOG_LEVEL_ERROR, "unknown queue key", "key", key, NULL);
     }
-    count_reconcile(d, kind[0] ? kind : "unknown", w->failed ? "error" : "ok");
     work_release(w);
 }
