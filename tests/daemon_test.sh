@@ -48,10 +48,13 @@ k -n "$run-b" create serviceaccount flink >/dev/null
 sa_rv=$(k -n "$run-b" get serviceaccount flink -o jsonpath='{.metadata.resourceVersion}')
 k -n "$run-a" apply -f "$ref/examples/basic.yaml" >/dev/null
 
-port=$((20000 + RANDOM % 30000))
+# Port 0: the kernel picks a free one, which the daemon logs (a random guess could collide).
 "$bin" run --kubeconfig "$KUBECONFIG" --script-dir "$repo" --operator-namespace "$run-op" \
-	--probe-address "127.0.0.1:$port" --resync-interval 2 --log-level debug >"$log" 2>&1 &
+	--probe-address "127.0.0.1:0" --resync-interval 2 --log-level debug >"$log" 2>&1 &
 daemon_pid=$!
+probe_port() { sed -n 's/.*msg="started".* probe_port=\([0-9]*\).*/\1/p' "$log" | head -n 1; }
+eventually 10 test -n "$(probe_port)" || { not_ok "the daemon starts" "$(tail -n 5 "$log")"; finish; }
+port=$(probe_port)
 
 if eventually 30 k -n "$run-a" get deployment basic-example; then
 	ok "a FlinkDeployment gets its JobManager Deployment"

@@ -24,10 +24,9 @@ k apply --server-side -f "$ref/helm/flink-kubernetes-operator/crds/" >/dev/null 
 	k wait --for condition=established crd --all --timeout=60s >/dev/null || result "not ok - CRDs installed"
 k create namespace "$ns" >/dev/null && k -n "$ns" apply -f "$ref/examples/basic.yaml" >/dev/null
 
-port=$((20000 + RANDOM % 30000))
 valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
 	"$bin" run --kubeconfig "$KUBECONFIG" --script-dir "$repo" --operator-namespace "$ns" \
-	--probe-address "127.0.0.1:$port" --resync-interval 2 >"$tmp/log" 2>&1 &
+	--probe-address 127.0.0.1:0 --resync-interval 2 >"$tmp/log" 2>&1 &
 pid=$!
 sleep "$seconds"
 made=$(k -n "$ns" get deployment basic-example -o name 2>/dev/null)
