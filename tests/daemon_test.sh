@@ -53,7 +53,8 @@ k -n "$run-a" apply -f "$ref/examples/basic.yaml" >/dev/null
 	--probe-address "127.0.0.1:0" --resync-interval 2 --log-level debug >"$log" 2>&1 &
 daemon_pid=$!
 probe_port() { sed -n 's/.*msg="started".* probe_port=\([0-9]*\).*/\1/p' "$log" | head -n 1; }
-eventually 10 test -n "$(probe_port)" || { not_ok "the daemon starts" "$(tail -n 5 "$log")"; finish; }
+has_port() { [[ -n $(probe_port) ]]; }
+eventually 10 has_port || { not_ok "the daemon starts" "$(tail -n 5 "$log")"; finish; }
 port=$(probe_port)
 
 if eventually 30 k -n "$run-a" get deployment basic-example; then
