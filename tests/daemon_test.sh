@@ -89,7 +89,8 @@ owner=$(k -n "$run-a" get deployment basic-example -o jsonpath='{.metadata.owner
 [[ $owner == FlinkDeployment/basic-example ]] && ok "the Deployment is owned by its FlinkDeployment" ||
 	not_ok "the Deployment is owned by its FlinkDeployment" "ownerReferences: $owner"
 state() { k -n "$run-a" get flinkdeployment basic-example -o jsonpath='{.status.lifecycleState}/{.status.observedGeneration}'; }
-if eventually 10 test "$(state)" != "/"; then
+status_written() { [[ $(state) == */1 && $(state) != /* ]]; }
+if eventually 10 status_written; then
 	ok "status is written with lifecycleState and observedGeneration ($(state))"
 else
 	not_ok "status is written with lifecycleState and observedGeneration"
