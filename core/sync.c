@@ -24,16 +24,24 @@ struct work {
     int pending;
     int failed;
     double requeue_after;
-    const cJSON *resource; /* borrowed from the cache: only valid during sync_key itself */
+};
+
+/* What a request of a work item is for, which decides what its answer means. */
+enum step_action {
+    STEP_APPLY,  /* server-side apply of an object; the answer goes into the cache */
+    STEP_PROBE,  /* GET of an object we want but do not see under our label */
+    STEP_DELETE, /* prune; 404 means already gone */
+    STEP_STATUS, /* the resource's status subresource */
+    STEP_EVENT,  /* a Kubernetes Event: a refused one never fails the work */
 };
 
 /* One request of a work item, with what to do with its answer. */
 struct step {
     struct work *w;
+    enum step_action action;
     char what[320];  /* "apply Deployment team-a/basic-example": for logs */
     struct informer *inf;
-    int is_probe;    /* the GET that checks whether an object we do not see exists */
-    cJSON *desired;  /* is_probe: the object to apply when it does not exist (owned) */
+    cJSON *desired;  /* STEP_PROBE: the object to apply when it does not exist (owned) */
 };
 
 static int owner_is(const cJSON *obj, const char *owner);
@@ -81,18 +89,29 @@ static void step_start(struct work *w, struct step *s, const char *method, const
     w->pending++;
     if (kube_request(w->d->kube, method, path, query, body, type, step_done, s, err, sizeof err) == NULL) {
         log_msg(LOG_LEVEL_ERROR, "request not sent", "step", s->what, "error", err, NULL);
-        w->failed = 1;
+        w->failed |= s->action != STEP_EVENT;
         cJSON_Delete(s->desired);
         free(s);
         w->pending--;
     }
 }
 
+/* A new step, or NULL (and the work marked failed unless the step is an Event) when out of memory. */
+static struct step *step_new(struct work *w, enum step_action action)
+{
+    struct step *s = calloc(1, sizeof *s);
+    if (s)
+        s->action = action;
+    else
+        w->failed |= action != STEP_EVENT;
+    return s;
+}
+
 static void object_apply(struct work *w, const cJSON *obj, struct informer *inf)
 {
     char path[512];
     const struct kind_info *k = kind_lookup(object_kind(obj));
-    struct step *s = calloc(1, sizeof *s);
+    struct step *s = step_new(w, STEP_APPLY);
     char *body = json_print_sorted(obj);
     if (s == NULL || body == NULL || kind_path(k, object_namespace(obj), object_name(obj), path, sizeof path)) {
         free(s);
@@ -112,7 +131,7 @@ static void object_probe(struct work *w, const cJSON *obj, struct informer *inf)
 {
     char path[512];
     const struct kind_info *k = kind_lookup(object_kind(obj));
-    struct step *s = calloc(1, sizeof *s);
+    struct step *s = step_new(w, STEP_PROBE);
     if (s == NULL || kind_path(k, object_namespace(obj), object_name(obj), path, sizeof path) ||
         (s->desired = cJSON_Duplicate(obj, 1)) == NULL) {
         free(s);
@@ -122,7 +141,6 @@ static void object_probe(struct work *w, const cJSON *obj, struct informer *inf)
     snprintf(s->what, sizeof s->what, "get %s %s/%s", k->kind, object_namespace(obj) ? object_namespace(obj) : "",
              object_name(obj));
     s->inf = inf;
-    s->is_probe = 1;
     step_start(w, s, "GET", path, NULL, NULL, NULL);
 }
 
@@ -131,7 +149,7 @@ static void object_delete(struct work *w, const cJSON *live)
     char path[512], body[256];
     const struct kind_info *k = kind_lookup(object_kind(live));
     const char *uid = object_string_at(live, "metadata.uid");
-    struct step *s = calloc(1, sizeof *s);
+    struct step *s = step_new(w, STEP_DELETE);
     if (s == NULL || kind_path(k, object_namespace(live), object_name(live), path, sizeof path)) {
         free(s);
         w->failed = 1;
@@ -146,87 +164,54 @@ static void object_delete(struct work *w, const cJSON *live)
     step_start(w, s, "DELETE", path, NULL, body, "application/json");
 }
 
+/* STEP_PROBE answered 200: apply only when the object is ours, else report the conflict and leave it. */
+static void probe_found(struct step *s, const struct kube_response *resp)
+{
+    struct work *w = s->w;
+    cJSON *live = cJSON_ParseWithLength(resp->body, resp->body_len);
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(live, "metadata"), "labels");
+    const cJSON *mine = cJSON_GetObjectItemCaseSensitive(labels, OBJECT_MANAGED_BY_LABEL);
+    if (cJSON_IsString(mine) && strcmp(mine->valuestring, OBJECT_MANAGED_BY_VALUE) == 0) {
+        if (!diff_satisfied(s->desired, live))
+            object_apply(w, s->desired, s->inf);
+    } else {
+        /* Not ours: never modify it. The user sees why their object stays as it is. */
+        log_object(LOG_LEVEL_WARN, object_namespace(s->desired), object_name(s->desired),
+                   "conflict: object exists without our managed-by label, left untouched", "kind",
+                   object_kind(s->desired), "owner", w->key, NULL);
+        metrics_counter_add(w->d->metrics, "flinkop_conflicts_total", "Objects a policy wants that someone else owns",
+                            (const char *const[]){"kind", object_kind(s->desired), NULL}, 1);
+    }
+    cJSON_Delete(live);
+}
+
 static void step_done(void *ud, const struct kube_response *resp)
 {
     struct step *s = ud;
     struct work *w = s->w;
-    if (s->is_probe && resp->status == 404) {
+    int ok = resp->status >= 200 && resp->status < 300;
+    if (s->action == STEP_PROBE && resp->status == 404) {
         object_apply(w, s->desired, s->inf);
-    } else if (s->is_probe && resp->status == 200) {
-        cJSON *live = cJSON_ParseWithLength(resp->body, resp->body_len);
-        const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(live, "metadata"), "labels");
-        const cJSON *mine = cJSON_GetObjectItemCaseSensitive(labels, OBJECT_MANAGED_BY_LABEL);
-        if (cJSON_IsString(mine) && strcmp(mine->valuestring, OBJECT_MANAGED_BY_VALUE) == 0) {
-            if (!diff_satisfied(s->desired, live))
-                object_apply(w, s->desired, s->inf);
-        } else {
-            /* Not ours: never modify it. The user sees why their object stays as it is. */
-            log_object(LOG_LEVEL_WARN, object_namespace(s->desired), object_name(s->desired),
-                       "conflict: object exists without our managed-by label, left untouched", "kind",
-                       object_kind(s->desired), "owner", w->key, NULL);
-            metrics_counter_add(w->d->metrics, "flinkop_conflicts_total", "Objects a policy wants that someone else owns",
-                                (const char *const[]){"kind", object_kind(s->desired), NULL}, 1);
+    } else if (s->action == STEP_PROBE && resp->status == 200) {
+        probe_found(s, resp);
+    } else if (ok) {
+        if (s->action == STEP_APPLY) {
+            cJSON *obj = cJSON_ParseWithLength(resp->body, resp->body_len);
+            if (obj)
+                informer_remember(s->inf, obj);
         }
-        cJSON_Delete(live);
-    } else if (resp->status == 200 || resp->status == 201) {
-        cJSON *obj = cJSON_ParseWithLength(resp->body, resp->body_len);
-        if (obj && s->inf && strncmp(s->what, "apply", 5) == 0)
-            informer_remember(s->inf, obj);
-        else
-            cJSON_Delete(obj);
         log_msg(LOG_LEVEL_INFO, "done", "step", s->what, NULL);
-    } else if (resp->status == 404 && strncmp(s->what, "delete", 6) == 0) {
+    } else if (s->action == STEP_DELETE && resp->status == 404) {
         /* Already gone: what we wanted. */
     } else {
-        w->failed = 1;
-        log_msg(resp->status == 403 ? LOG_LEVEL_WARN : LOG_LEVEL_ERROR, "request failed", "step", s->what, "status",
-                resp->status == 403 ? "403 forbidden" : "error", "error",
+        w->failed |= s->action != STEP_EVENT;
+        log_msg(resp->status == 403 || s->action == STEP_EVENT ? LOG_LEVEL_WARN : LOG_LEVEL_ERROR, "request failed",
+                "step", s->what, "status", resp->status == 403 ? "403 forbidden" : "error", "error",
                 resp->error ? resp->error : resp->body, NULL);
     }
     cJSON_Delete(s->desired);
     free(s);
     work_release(w);
-}
-
-/* A step that does not need its answer beyond logging: Events and status. A refused Event never fails the work. */
-struct note {
-    struct work *w;
-    int counts; /* whether failure fails the work */
-    char what[200];
-};
-
-static void note_done(void *ud, const struct kube_response *resp)
-{
-    struct note *n = ud;
-    if (resp->status < 200 || resp->status >= 300) {
-        log_msg(LOG_LEVEL_WARN, "request failed", "step", n->what, "status", resp->status == 403 ? "403" : "error",
-                "error", resp->error ? resp->error : resp->body, NULL);
-        if (n->counts)
-            n->w->failed = 1;
-    }
-    struct work *w = n->w;
-    free(n);
-    work_release(w);
-}
-
-static void note_start(struct work *w, int counts, const char *what, const char *method, const char *path,
-                       const char *query, const char *body, const char *type)
-{
-    char err[256];
-    struct note *n = calloc(1, sizeof *n);
-    if (n == NULL) {
-        w->failed |= counts;
-        return;
-    }
-    n->w = w;
-    n->counts = counts;
-    snprintf(n->what, sizeof n->what, "%s", what);
-    w->pending++;
-    if (kube_request(w->d->kube, method, path, query, body, type, note_done, n, err, sizeof err) == NULL) {
-        w->pending--;
-        w->failed |= counts;
-        free(n);
-    }
 }
 
 struct prune_walk {
@@ -310,7 +295,7 @@ static void nulls_strip(cJSON *v)
 
 static void status_sync(struct work *w, const cJSON *resource, cJSON *status)
 {
-    char path[512], what[320];
+    char path[512];
     nulls_strip(status);
     const cJSON *live = cJSON_GetObjectItemCaseSensitive(resource, "status");
     if (live && diff_satisfied(status, live))
@@ -331,8 +316,11 @@ static void status_sync(struct work *w, const cJSON *resource, cJSON *status)
         return;
     }
     strncat(path, "/status", sizeof path - strlen(path) - 1);
-    snprintf(what, sizeof what, "status %s", w->key);
-    note_start(w, 1, what, "PATCH", path, APPLY_QUERY, body, APPLY_TYPE);
+    struct step *s = step_new(w, STEP_STATUS);
+    if (s) {
+        snprintf(s->what, sizeof s->what, "status %s", w->key);
+        step_start(w, s, "PATCH", path, APPLY_QUERY, body, APPLY_TYPE);
+    }
     free(body);
 }
 
@@ -343,8 +331,8 @@ static void event_post(struct work *w, const cJSON *resource, const cJSON *e)
     const char *message = object_string_at(e, "message");
     if (!type || !reason || !message)
         return;
-    snprintf(dedupe, sizeof dedupe, "%s|%s|%s|%s|%s", w->key, object_string_at(resource, "metadata.uid") ?
-             object_string_at(resource, "metadata.uid") : "", type, reason, message);
+    const char *uid = object_string_at(resource, "metadata.uid");
+    snprintf(dedupe, sizeof dedupe, "%s|%s|%s|%s|%s", w->key, uid ? uid : "", type, reason, message);
     if (strmap_get(w->d->events_sent, dedupe))
         return; /* the same event again: one Event a user can read, not one per resync */
     int failed;
@@ -363,8 +351,8 @@ static void event_post(struct work *w, const cJSON *resource, const cJSON *e)
     cJSON_AddStringToObject(inv, "kind", object_kind(resource));
     cJSON_AddStringToObject(inv, "name", object_name(resource));
     cJSON_AddStringToObject(inv, "namespace", object_namespace(resource));
-    if (object_string_at(resource, "metadata.uid"))
-        cJSON_AddStringToObject(inv, "uid", object_string_at(resource, "metadata.uid"));
+    if (uid)
+        cJSON_AddStringToObject(inv, "uid", uid);
     cJSON_AddStringToObject(ev, "type", type);
     cJSON_AddStringToObject(ev, "reason", reason);
     cJSON_AddStringToObject(ev, "message", message);
@@ -375,8 +363,11 @@ static void event_post(struct work *w, const cJSON *resource, const cJSON *e)
     char *body = json_print_sorted(ev);
     cJSON_Delete(ev);
     snprintf(path, sizeof path, "/api/v1/namespaces/%s/events", object_namespace(resource));
-    if (body)
-        note_start(w, 0, "event", "POST", path, NULL, body, "application/json");
+    struct step *s = body ? step_new(w, STEP_EVENT) : NULL;
+    if (s) {
+        snprintf(s->what, sizeof s->what, "event %s %s", reason, w->key);
+        step_start(w, s, "POST", path, NULL, body, "application/json");
+    }
     free(body);
 }
 
@@ -525,7 +516,7 @@ static void sync_resource(struct work *w, const char *kind, const char *ns, cons
 
 void sync_key(struct daemon *d, const char *key)
 {
-    char kind[64] = "", ns[256] = "", name[256] = "";
+    char kind[64], ns[256], name[256];
     struct work *w = calloc(1, sizeof *w);
     if (w == NULL || (w->key = strdup(key)) == NULL) {
         free(w);
@@ -536,13 +527,11 @@ void sync_key(struct daemon *d, const char *key)
     w->d = d;
     w->requeue_after = -1;
     w->pending = 1; /* sync_key's own hold, released below */
-    if (sscanf(key, "Namespace/%255[^/]", name) == 1) {
-        strcpy(kind, "Namespace");
+    if (sscanf(key, "Namespace/%255[^/]", name) == 1)
         sync_namespace(w, name);
-    } else if (sscanf(key, "%63[^/]/%255[^/]/%255[^/]", kind, ns, name) == 3) {
+    else if (sscanf(key, "%63[^/]/%255[^/]/%255[^/]", kind, ns, name) == 3)
         sync_resource(w, kind, ns, name);
-    } else {
+    else
         log_msg(LOG_LEVEL_ERROR, "unknown queue key", "key", key, NULL);
-    }
     work_release(w);
 }
