@@ -3,6 +3,7 @@
 #include "daemon.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +37,15 @@ const cJSON *daemon_lookup(const struct daemon *d, const char *kind, const char 
     return NULL;
 }
 
-static void enqueue(struct daemon *d, const char *fmt, const char *a, const char *b)
+/* Queues the key the format builds; keys are "Kind/ns/name" or "Namespace/name". Nothing is queued once stopping. */
+static void enqueue(struct daemon *d, const char *fmt, ...)
 {
     char key[600];
-    snprintf(key, sizeof key, fmt, a, b);
-    if (!d->stopping)
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(key, sizeof key, fmt, ap);
+    va_end(ap);
+    if (!d->stopping && n > 0 && (size_t)n < sizeof key)
         queue_add(d->queue, key);
 }
 
@@ -52,22 +57,19 @@ static void on_change(void *ud, const struct kind_info *kind, const char *type, 
     (void)type;
     const char *ns = object_namespace(obj), *name = object_name(obj);
     if (strcmp(kind->kind, "FlinkDeployment") == 0 || strcmp(kind->kind, "FlinkSessionJob") == 0) {
-        char key[600];
-        snprintf(key, sizeof key, "%s/%s/%s", kind->kind, ns ? ns : "", name);
-        if (!d->stopping)
-            queue_add(d->queue, key);
+        enqueue(d, "%s/%s/%s", kind->kind, ns ? ns : "", name);
         /* The namespace's RBAC depends on which Flink resources it holds. */
-        enqueue(d, "Namespace/%s%s", ns ? ns : "", "");
+        enqueue(d, "Namespace/%s", ns ? ns : "");
         return;
     }
     if (strcmp(kind->kind, "Namespace") == 0) {
-        enqueue(d, "Namespace/%s%s", name, "");
+        enqueue(d, "Namespace/%s", name);
         return;
     }
     const cJSON *ann = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(obj, "metadata"), "annotations");
     const cJSON *owner = cJSON_GetObjectItemCaseSensitive(ann, OBJECT_OWNER_ANNOTATION);
     if (cJSON_IsString(owner) && strcmp(owner->valuestring, "operator") != 0)
-        enqueue(d, "%s%s", owner->valuestring, "");
+        enqueue(d, "%s", owner->valuestring);
 }
 
 static void on_restart(void *ud, const struct kind_info *kind, const char *reason)
@@ -125,12 +127,10 @@ struct resync_walk {
 static void resync_one(void *ud, const cJSON *obj)
 {
     struct resync_walk *r = ud;
-    char key[600];
     if (strcmp(r->kind, "Namespace") == 0)
-        snprintf(key, sizeof key, "Namespace/%s", object_name(obj));
+        enqueue(r->d, "Namespace/%s", object_name(obj));
     else
-        snprintf(key, sizeof key, "%s/%s/%s", r->kind, object_namespace(obj), object_name(obj));
-    queue_add(r->d->queue, key);
+        enqueue(r->d, "%s/%s/%s", r->kind, object_namespace(obj), object_name(obj));
 }
 
 /* Re-queues every key, so drift nobody told us about (and a missed event) is corrected within one interval. */
@@ -147,7 +147,7 @@ static void resync_fire(struct ev_loop *loop, ev_timer *w, int revents)
         cache_each(informer_cache(d->informers[i]), resync_one, &r);
     }
     for (size_t i = 0; i < d->o->ctx.watch_count; i++)
-        enqueue(d, "Namespace/%s%s", d->o->ctx.watch_namespaces[i], "");
+        enqueue(d, "Namespace/%s", d->o->ctx.watch_namespaces[i]);
     ev_idle_start(d->loop, &d->worker);
 }
 
@@ -189,8 +189,9 @@ static void signal_stop(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     d->stopping = 1;
     d->stop_started = ev_now(loop);
-    log_msg(LOG_LEVEL_INFO, "stopping", "signal", w->signum == SIGTERM ? "TERM" : "INT", "in_flight", "", NULL);
-    queue_shutdown(d->queue);
+    char in_flight[32];
+    snprintf(in_flight, sizeof in_flight, "%zu", queue_shutdown(d->queue));
+    log_msg(LOG_LEVEL_INFO, "stopping", "signal", w->signum == SIGTERM ? "TERM" : "INT", "in_flight", in_flight, NULL);
     ev_timer_stop(loop, &d->resync);
     ev_idle_stop(loop, &d->worker);
     ev_timer_start(loop, &d->drain);
