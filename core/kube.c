@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "http.h"
+#include "strutil.h"
 #include "version.h"
 
 #define KUBE_DEFAULT_QPS 20.0
@@ -60,27 +61,6 @@ struct kube {
 
 static void call_attempt(struct kube_call *c);
 static void kube_pump(struct kube *k);
-
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static char *dup_str(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
 /* True when query (a&b=c form) has watch=1 or watch=true. */
 static int query_is_watch(const char *q)
@@ -241,7 +221,7 @@ static void call_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 static void call_fail_later(struct kube_call *c, const char *what)
 {
     free(c->fail_msg);
-    c->fail_msg = dup_str(what);
+    c->fail_msg = strutil_dup(what);
     c->state = CALL_FAILING;
     ev_timer_stop(c->k->loop, &c->timer);
     ev_timer_set(&c->timer, 0., 0.);
@@ -296,7 +276,7 @@ static void watch_error_event(struct kube_call *c, const cJSON *ev)
                         ? (int)code->valuedouble
                         : 500;
     free(c->end_msg);
-    c->end_msg = dup_str(cJSON_IsString(m) ? m->valuestring : "watch ERROR event without a Status message");
+    c->end_msg = strutil_dup(cJSON_IsString(m) ? m->valuestring : "watch ERROR event without a Status message");
 }
 
 /* One line of the watch stream: decode it and hand it on. Returns nonzero to stop the stream (ERROR event, a
@@ -309,7 +289,7 @@ static int watch_on_line(void *ud, char *line, size_t len)
     if (!ev || !cJSON_IsString(type) || !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(ev, "object"))) {
         c->end_status = 0;
         free(c->end_msg);
-        c->end_msg = dup_str(ev ? "watch event without a type or an object" : "watch event is not JSON");
+        c->end_msg = strutil_dup(ev ? "watch event without a type or an object" : "watch event is not JSON");
         cJSON_Delete(ev);
         return 1;
     }
@@ -353,7 +333,7 @@ static int watch_on_chunk(void *ud, const char *data, size_t len)
         char m[200];
         snprintf(m, sizeof m, "watch event %s", err);
         free(c->end_msg);
-        c->end_msg = dup_str(m);
+        c->end_msg = strutil_dup(m);
         c->end_status = 0;
     }
     if (rc) {
@@ -506,21 +486,21 @@ static struct kube_call *call_new(struct kube *k, const char *method, const char
                                   char *err, size_t errlen)
 {
     if (!method || !path || path[0] != '/') {
-        fail(err, errlen, "kube: request path must begin with '/'");
+        strutil_errf(err, errlen, "kube: request path must begin with '/'");
         return NULL;
     }
     char terr[512];
     if (!kube_config_token(k->cfg, time(NULL), terr, sizeof terr) && terr[0]) {
-        fail(err, errlen, "kube: %s", terr);
+        strutil_errf(err, errlen, "kube: %s", terr);
         return NULL;
     }
     struct kube_call *c = calloc(1, sizeof *c);
     size_t n = strlen(k->cfg->server) + strlen(path) + (query ? strlen(query) : 0) + 2;
-    if (!c || !(c->url = malloc(n)) || !(c->method = dup_str(method))) {
+    if (!c || !(c->url = malloc(n)) || !(c->method = strutil_dup(method))) {
         if (c)
             free(c->url);
         free(c);
-        fail(err, errlen, "kube: out of memory");
+        strutil_errf(err, errlen, "kube: out of memory");
         return NULL;
     }
     snprintf(c->url, n, "%s%s%s%s", k->cfg->server, path, query && *query ? "?" : "", query ? query : "");
@@ -546,9 +526,9 @@ struct kube_call *kube_request(struct kube *k, const char *method, const char *p
     c->ud = ud;
     if (!content_type)
         content_type = "application/json";
-    if (body && (!(c->body = dup_str(body)) || !(c->content_type = dup_str(content_type)))) {
+    if (body && (!(c->body = strutil_dup(body)) || !(c->content_type = strutil_dup(content_type)))) {
         call_free(c);
-        fail(err, errlen, "kube: out of memory");
+        strutil_errf(err, errlen, "kube: out of memory");
         return NULL;
     }
     c->idempotent = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "DELETE") == 0 ||
@@ -571,7 +551,7 @@ struct kube_call *kube_watch_start(struct kube *k, const char *path, const char 
     char *q = malloc(n);
     if (!q || !cb) {
         free(q);
-        fail(err, errlen, q ? "kube: watch without callbacks" : "kube: out of memory");
+        strutil_errf(err, errlen, q ? "kube: watch without callbacks" : "kube: out of memory");
         return NULL;
     }
     snprintf(q, n, "watch=1%s%s", query && *query ? "&" : "", query ? query : "");
@@ -605,12 +585,12 @@ struct kube *kube_new(struct ev_loop *loop, struct kube_config *cfg, const struc
                       size_t errlen)
 {
     if (!cfg || !cfg->server) {
-        fail(err, errlen, "kube: no server in the configuration");
+        strutil_errf(err, errlen, "kube: no server in the configuration");
         return NULL;
     }
     struct kube *k = calloc(1, sizeof *k);
     if (!k) {
-        fail(err, errlen, "kube: out of memory");
+        strutil_errf(err, errlen, "kube: out of memory");
         return NULL;
     }
     if (!(k->http = http_client_new(loop, err, errlen))) {

@@ -12,31 +12,11 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
+#include "strutil.h"
 #include "yaml_io.h"
 
 #define KUBE_CONFIG_MAX_FILE ((size_t)4 << 20)
 #define KUBE_CONFIG_MAX_TOKEN ((size_t)64 << 10)
-
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static char *dup_str(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
 /* Overwrites then frees memory that may have held a secret. */
 static void free_secret(char *s)
@@ -54,25 +34,25 @@ static int file_read(const char *path, size_t max, char **out, size_t *len, char
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        strutil_errf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         return -1;
     }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     int rc = -1;
     if (!buf) {
-        fail(err, errlen, "%s: out of memory", path);
+        strutil_errf(err, errlen, "%s: out of memory", path);
         goto out;
     }
     for (;;) {
         if (n + 1 >= cap) {
             if (cap > max) {
-                fail(err, errlen, "%s: larger than %zu bytes", path, max);
+                strutil_errf(err, errlen, "%s: larger than %zu bytes", path, max);
                 goto out;
             }
             char *b = realloc(buf, cap * 2);
             if (!b) {
-                fail(err, errlen, "%s: out of memory", path);
+                strutil_errf(err, errlen, "%s: out of memory", path);
                 goto out;
             }
             buf = b;
@@ -84,7 +64,7 @@ static int file_read(const char *path, size_t max, char **out, size_t *len, char
             break;
     }
     if (ferror(f)) {
-        fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        strutil_errf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         goto out;
     }
     buf[n] = '\0';
@@ -111,7 +91,7 @@ static char *token_read(const char *path, char *err, size_t errlen)
     while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' ' || t[n - 1] == '\t'))
         t[--n] = '\0';
     if (!n || strpbrk(t, "\r\n")) {
-        fail(err, errlen, "%s: %s", path, n ? "token spans several lines" : "empty token");
+        strutil_errf(err, errlen, "%s: %s", path, n ? "token spans several lines" : "empty token");
         free_secret(t);
         return NULL;
     }
@@ -152,7 +132,7 @@ out:
 static char *path_resolve(const char *dir, const char *p)
 {
     if (p[0] == '/' || !dir)
-        return dup_str(p);
+        return strutil_dup(p);
     size_t n = strlen(dir) + strlen(p) + 2;
     char *r = malloc(n);
     if (r)
@@ -202,7 +182,7 @@ struct kc_read {
 static int kc_str(struct kc_read *k, const cJSON *obj, const char *where, const char *key, const char **out)
 {
     if (field_str(obj, key, out)) {
-        fail(k->err, k->errlen, "%s: %s.%s: must be a string", k->file, where, key);
+        strutil_errf(k->err, k->errlen, "%s: %s.%s: must be a string", k->file, where, key);
         return -1;
     }
     return 0;
@@ -219,12 +199,12 @@ static int kc_pem(struct kc_read *k, const cJSON *obj, const char *where, const 
         return -1;
     if (data) {
         if (pem_from_base64(data, pem, pem_len)) {
-            fail(k->err, k->errlen, "%s: %s.%s: not base64-encoded PEM", k->file, where, dkey);
+            strutil_errf(k->err, k->errlen, "%s: %s.%s: not base64-encoded PEM", k->file, where, dkey);
             return -1;
         }
     } else if (path) {
         if (!(*file = path_resolve(k->dir, path))) {
-            fail(k->err, k->errlen, "%s: out of memory", k->file);
+            strutil_errf(k->err, k->errlen, "%s: out of memory", k->file);
             return -1;
         }
     }
@@ -237,7 +217,7 @@ static int kc_refuse(struct kc_read *k, const cJSON *obj, const char *where, con
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v || cJSON_IsNull(v) || cJSON_IsFalse(v) || (cJSON_IsString(v) && !v->valuestring[0]))
         return 0;
-    fail(k->err, k->errlen, "%s: %s.%s: %s", k->file, where, key, why);
+    strutil_errf(k->err, k->errlen, "%s: %s.%s: %s", k->file, where, key, why);
     return -1;
 }
 
@@ -247,13 +227,13 @@ static int kc_cluster(struct kc_read *k, const cJSON *root, const char *name, co
     const char *server;
     const cJSON *cl = named_find(root, "clusters", name, "cluster");
     if (!cl) {
-        fail(k->err, k->errlen, "%s: clusters: no cluster named \"%s\" (from %s.cluster)", k->file, name, ctx_where);
+        strutil_errf(k->err, k->errlen, "%s: clusters: no cluster named \"%s\" (from %s.cluster)", k->file, name, ctx_where);
         return -1;
     }
     snprintf(where, sizeof where, "clusters[\"%s\"].cluster", name);
     const cJSON *insecure = cJSON_GetObjectItemCaseSensitive(cl, "insecure-skip-tls-verify");
     if (cJSON_IsTrue(insecure)) {
-        fail(k->err, k->errlen, "%s: %s.insecure-skip-tls-verify: true is refused, flinkop always verifies TLS",
+        strutil_errf(k->err, k->errlen, "%s: %s.insecure-skip-tls-verify: true is refused, flinkop always verifies TLS",
              k->file, where);
         return -1;
     }
@@ -261,15 +241,15 @@ static int kc_cluster(struct kc_read *k, const cJSON *root, const char *name, co
         kc_refuse(k, cl, where, "proxy-url", "is not supported") || kc_str(k, cl, where, "server", &server))
         return -1;
     if (!server) {
-        fail(k->err, k->errlen, "%s: %s.server: missing", k->file, where);
+        strutil_errf(k->err, k->errlen, "%s: %s.server: missing", k->file, where);
         return -1;
     }
     if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0) {
-        fail(k->err, k->errlen, "%s: %s.server: \"%s\" is not an http(s):// URL", k->file, where, server);
+        strutil_errf(k->err, k->errlen, "%s: %s.server: \"%s\" is not an http(s):// URL", k->file, where, server);
         return -1;
     }
-    if (!(k->cfg->server = dup_str(server))) {
-        fail(k->err, k->errlen, "%s: out of memory", k->file);
+    if (!(k->cfg->server = strutil_dup(server))) {
+        strutil_errf(k->err, k->errlen, "%s: out of memory", k->file);
         return -1;
     }
     size_t n = strlen(k->cfg->server);
@@ -285,7 +265,7 @@ static int kc_user(struct kc_read *k, const cJSON *root, const char *name, const
     struct kube_config *c = k->cfg;
     const cJSON *u = named_find(root, "users", name, "user");
     if (!u) {
-        fail(k->err, k->errlen, "%s: users: no user named \"%s\" (from %s.user)", k->file, name, ctx_where);
+        strutil_errf(k->err, k->errlen, "%s: users: no user named \"%s\" (from %s.user)", k->file, name, ctx_where);
         return -1;
     }
     snprintf(where, sizeof where, "users[\"%s\"].user", name);
@@ -299,7 +279,7 @@ static int kc_user(struct kc_read *k, const cJSON *root, const char *name, const
         return -1;
     int has_cert = c->cert_file || c->cert_pem, has_key = c->key_file || c->key_pem;
     if (has_cert != has_key) {
-        fail(k->err, k->errlen, "%s: %s.%s: missing (needed with %s)", k->file, where,
+        strutil_errf(k->err, k->errlen, "%s: %s.%s: missing (needed with %s)", k->file, where,
              has_cert ? "client-key" : "client-certificate", has_cert ? "client-certificate" : "client-key");
         return -1;
     }
@@ -308,11 +288,11 @@ static int kc_user(struct kc_read *k, const cJSON *root, const char *name, const
     /* As in client-go, a token file wins over a fixed token. */
     if (token_file) {
         if (!(c->token_file = path_resolve(k->dir, token_file))) {
-            fail(k->err, k->errlen, "%s: out of memory", k->file);
+            strutil_errf(k->err, k->errlen, "%s: out of memory", k->file);
             return -1;
         }
-    } else if (token && !(c->token = dup_str(token))) {
-        fail(k->err, k->errlen, "%s: out of memory", k->file);
+    } else if (token && !(c->token = strutil_dup(token))) {
+        strutil_errf(k->err, k->errlen, "%s: out of memory", k->file);
         return -1;
     }
     return 0;
@@ -322,7 +302,7 @@ static int kc_user(struct kc_read *k, const cJSON *root, const char *name, const
 static char *kc_path(const char *path, char *err, size_t errlen)
 {
     if (path && *path)
-        return dup_str(path);
+        return strutil_dup(path);
     const char *env = getenv("KUBECONFIG");
     if (env) {
         while (*env == ':')
@@ -339,7 +319,7 @@ static char *kc_path(const char *path, char *err, size_t errlen)
     }
     const char *home = getenv("HOME");
     if (!home || !*home) {
-        fail(err, errlen, "kubeconfig: no --kubeconfig, $KUBECONFIG or $HOME to find one");
+        strutil_errf(err, errlen, "kubeconfig: no --kubeconfig, $KUBECONFIG or $HOME to find one");
         return NULL;
     }
     size_t n = strlen(home) + sizeof "/.kube/config";
@@ -363,21 +343,21 @@ int kube_config_load_file(struct kube_config *out, const char *path, const char 
     char *file = kc_path(path, err, errlen);
     if (!file) {
         if (err && errlen && !err[0])
-            fail(err, errlen, "kubeconfig: out of memory");
+            strutil_errf(err, errlen, "kubeconfig: out of memory");
         return -1;
     }
     k.file = file;
     out->source = file;
     const char *slash = strrchr(file, '/');
-    k.dir = slash ? strndup(file, slash == file ? 1 : (size_t)(slash - file)) : dup_str(".");
+    k.dir = slash ? strndup(file, slash == file ? 1 : (size_t)(slash - file)) : strutil_dup(".");
     if (!k.dir) {
-        fail(err, errlen, "%s: out of memory", file);
+        strutil_errf(err, errlen, "%s: out of memory", file);
         goto out;
     }
     if (yaml_stream_read_file(file, &s, err, errlen))
         goto out;
     if (s.count != 1 || !cJSON_IsObject(s.docs[0].value)) {
-        fail(err, errlen, "%s: not a kubeconfig (want one YAML mapping)", file);
+        strutil_errf(err, errlen, "%s: not a kubeconfig (want one YAML mapping)", file);
         goto out;
     }
     const cJSON *root = s.docs[0].value;
@@ -385,13 +365,13 @@ int kube_config_load_file(struct kube_config *out, const char *path, const char 
         if (kc_str(&k, root, "(top level)", "current-context", &ctxname))
             goto out;
         if (!ctxname) {
-            fail(err, errlen, "%s: current-context: not set (name a context with --context)", file);
+            strutil_errf(err, errlen, "%s: current-context: not set (name a context with --context)", file);
             goto out;
         }
     }
     const cJSON *ctx = named_find(root, "contexts", ctxname, "context");
     if (!ctx) {
-        fail(err, errlen, "%s: contexts: no context named \"%s\"", file, ctxname);
+        strutil_errf(err, errlen, "%s: contexts: no context named \"%s\"", file, ctxname);
         goto out;
     }
     snprintf(ctx_where, sizeof ctx_where, "contexts[\"%s\"].context", ctxname);
@@ -399,11 +379,11 @@ int kube_config_load_file(struct kube_config *out, const char *path, const char 
         kc_str(&k, ctx, ctx_where, "namespace", &ns))
         goto out;
     if (!clname) {
-        fail(err, errlen, "%s: %s.cluster: missing", file, ctx_where);
+        strutil_errf(err, errlen, "%s: %s.cluster: missing", file, ctx_where);
         goto out;
     }
-    if (!(out->context = dup_str(ctxname)) || !(out->namespace = dup_str(ns ? ns : "default"))) {
-        fail(err, errlen, "%s: out of memory", file);
+    if (!(out->context = strutil_dup(ctxname)) || !(out->namespace = strutil_dup(ns ? ns : "default"))) {
+        strutil_errf(err, errlen, "%s: out of memory", file);
         goto out;
     }
     if (kc_cluster(&k, root, clname, ctx_where))
@@ -431,24 +411,24 @@ int kube_config_load_in_cluster(struct kube_config *out, const char *dir, char *
     if (!dir)
         dir = KUBE_CONFIG_SA_DIR;
     if (!host || !*host || !port || !*port) {
-        fail(err, errlen, "in-cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be set");
+        strutil_errf(err, errlen, "in-cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be set");
         return -1;
     }
     snprintf(buf, sizeof buf, "in-cluster (%s)", dir);
-    out->source = dup_str(buf);
+    out->source = strutil_dup(buf);
     snprintf(buf, sizeof buf, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
-    out->server = dup_str(buf);
+    out->server = strutil_dup(buf);
     snprintf(buf, sizeof buf, "%s/ca.crt", dir);
-    out->ca_file = dup_str(buf);
+    out->ca_file = strutil_dup(buf);
     snprintf(buf, sizeof buf, "%s/token", dir);
-    out->token_file = dup_str(buf);
+    out->token_file = strutil_dup(buf);
     if (!out->source || !out->server || !out->ca_file || !out->token_file) {
-        fail(err, errlen, "in-cluster: out of memory");
+        strutil_errf(err, errlen, "in-cluster: out of memory");
         goto out;
     }
     FILE *f = fopen(out->ca_file, "rb");
     if (!f) {
-        fail(err, errlen, "%s: cannot read: %s", out->ca_file, strerror(errno));
+        strutil_errf(err, errlen, "%s: cannot read: %s", out->ca_file, strerror(errno));
         goto out;
     }
     fclose(f);
@@ -462,12 +442,12 @@ int kube_config_load_in_cluster(struct kube_config *out, const char *dir, char *
         while (nslen && strchr(" \t\r\n", ns[nslen - 1]))
             ns[--nslen] = '\0';
     }
-    out->namespace = (ns && *ns) ? ns : dup_str("default");
+    out->namespace = (ns && *ns) ? ns : strutil_dup("default");
     if (out->namespace != ns)
         free(ns);
     ns = NULL;
     if (!out->namespace) {
-        fail(err, errlen, "in-cluster: out of memory");
+        strutil_errf(err, errlen, "in-cluster: out of memory");
         goto out;
     }
     if (err && errlen)
@@ -502,7 +482,7 @@ const char *kube_config_token(struct kube_config *cfg, time_t now, char *err, si
     if (stat(cfg->token_file, &st) != 0) {
         if (cfg->token_cached)
             return cfg->token_cached;
-        fail(err, errlen, "%s: cannot read: %s", cfg->token_file, strerror(errno));
+        strutil_errf(err, errlen, "%s: cannot read: %s", cfg->token_file, strerror(errno));
         return NULL;
     }
     if (cfg->token_cached && st.st_ino == cfg->token_ino && st.st_dev == cfg->token_dev &&

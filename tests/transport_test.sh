@@ -41,7 +41,7 @@ san=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=
 # shellcheck disable=SC2046
 if $CC "${warn[@]}" -O1 -g "${san[@]}" -iquote "$repo/core" $(pkg-config --cflags libcurl libcjson yaml-0.1 openssl) \
 	-o "$out/transport_probe" "$repo/tests/transport_probe.c" \
-	"$repo"/core/{http,kube,kubeconfig,yaml,json_text}.c \
+	"$repo"/core/{http,kube,kubeconfig,strutil,yaml,json_text}.c \
 	$(pkg-config --libs libcurl libcjson yaml-0.1 openssl) -lev -lm 2>"$out/build.log"; then
 	ok "build transport_probe"
 else

@@ -1,0 +1,13 @@
+/* Two string helpers the API client and the kubeconfig reader share. */
+#ifndef FLINKOP_STRUTIL_H
+#define FLINKOP_STRUTIL_H
+
+#include <stddef.h>
+
+/* A malloc'd copy of s the caller frees, or NULL when s is NULL or memory runs out. */
+char *strutil_dup(const char *s);
+
+/* Formats a message into err; a NULL err or zero errlen means the caller wants no message. */
+void strutil_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif
