@@ -188,20 +188,10 @@ static void watch_event(void *ud, cJSON *event)
         cache_remove(inf->cache, object_namespace(obj), object_name(obj));
         return;
     }
+    /* The cache takes the object over; after a successful put it is the cached copy itself. */
     cJSON *keep = cJSON_DetachItemFromObjectCaseSensitive(event, "object");
-    const char *ns = object_namespace(keep), *name = object_name(keep);
-    if (keep == NULL || name == NULL) {
-        cJSON_Delete(keep);
-        return;
-    }
-    char *nsc = ns ? strdup(ns) : NULL, *namec = strdup(name);
-    if (cache_put(inf->cache, keep) == 0 && namec) {
-        const cJSON *now = cache_get(inf->cache, nsc, namec);
-        if (now)
-            inf->handler.on_change(inf->ud, inf->kind, type, now);
-    }
-    free(nsc);
-    free(namec);
+    if (cache_put(inf->cache, keep) == 0)
+        inf->handler.on_change(inf->ud, inf->kind, type, keep);
 }
 
 static void watch_end(void *ud, int status, const char *err)
