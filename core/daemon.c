@@ -79,13 +79,22 @@ static void on_restart(void *ud, const struct kind_info *kind, const char *reaso
                         (const char *const[]){"resource", kind->plural, "reason", reason, NULL}, 1);
 }
 
-static void on_response(void *ud, const char *verb, int code)
+static void count_response(struct daemon *d, const char *metric, const char *verb, int code)
 {
-    struct daemon *d = ud;
     char c[16];
     snprintf(c, sizeof c, "%d", code);
-    metrics_counter_add(d->metrics, "flinkop_api_requests_total", NULL,
-                        (const char *const[]){"verb", verb, "code", c, NULL}, 1);
+    metrics_counter_add(d->metrics, metric, NULL, (const char *const[]){"verb", verb, "code", c, NULL}, 1);
+}
+
+static void on_response(void *ud, const char *verb, int code)
+{
+    count_response(ud, "flinkop_api_requests_total", verb, code);
+}
+
+/* Lease traffic is counted apart, so "API writes" means writes of the objects we manage. */
+static void on_lease_response(void *ud, const char *verb, int code)
+{
+    count_response(ud, "flinkop_lease_requests_total", verb, code);
 }
 
 static int informers_synced(const struct daemon *d)
@@ -100,6 +109,10 @@ static void worker_run(struct ev_loop *loop, ev_idle *w, int revents)
 {
     (void)revents;
     struct daemon *d = w->data;
+    if (!d->leading) {
+        ev_idle_stop(loop, w); /* a follower keeps its caches warm and waits; leader_changed restarts us */
+        return;
+    }
     if (!informers_synced(d)) {
         ev_idle_stop(loop, w); /* the resync timer restarts us; until then the caches are incomplete */
         return;
@@ -151,6 +164,19 @@ static void resync_fire(struct ev_loop *loop, ev_timer *w, int revents)
     ev_idle_start(d->loop, &d->worker);
 }
 
+/* Only the leader writes. Taking over re-queues everything, since the caches may have moved on meanwhile;
+ * losing stops the worker at once (sync.c refuses any write that a running reconcile still tries). */
+static void leader_changed(void *ud, int leading)
+{
+    struct daemon *d = ud;
+    d->leading = leading;
+    metrics_gauge_set(d->metrics, "flinkop_leader", NULL, NULL, leading);
+    if (leading && !d->stopping)
+        resync_fire(d->loop, &d->resync, 0);
+    else
+        ev_idle_stop(d->loop, &d->worker);
+}
+
 static int ready_check(void *data, char *reason, size_t reasonlen)
 {
     struct daemon *d = data;
@@ -172,12 +198,29 @@ static char *metrics_text(void *data)
     return metrics_render(d->metrics);
 }
 
+static void lease_released(void *ud)
+{
+    struct daemon *d = ud;
+    ev_break(d->loop, EVBREAK_ALL);
+}
+
+/* Leaves the loop once in-flight writes are done, giving the lease up first so a standby takes over at once. */
 static void drain_check(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
     struct daemon *d = w->data;
-    if (queue_in_flight(d->queue) == 0 || ev_now(loop) - d->stop_started > DRAIN_LIMIT)
+    if (ev_now(loop) - d->stop_started > DRAIN_LIMIT) {
         ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    if (queue_in_flight(d->queue) != 0 || d->releasing)
+        return;
+    if (d->lease == NULL) {
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    d->releasing = 1;
+    lease_release(d->lease, lease_released, d);
 }
 
 /* SIGTERM/SIGINT: take no new work, let in-flight writes finish, then leave the loop. */
@@ -241,6 +284,27 @@ static void metrics_declare_all(struct metrics *m)
     metrics_declare(m, "flinkop_watch_restarts_total", METRICS_COUNTER, "Watch restarts by resource and reason");
     metrics_declare(m, "flinkop_policy_errors_total", METRICS_COUNTER, "Policy calls that failed or were refused");
     metrics_declare_histogram(m, "flinkop_policy_evaluation_seconds", "Time spent in one policy call", NULL, 0);
+    metrics_declare(m, "flinkop_leader", METRICS_GAUGE, "1 while this replica may write (leads, or no election)");
+    metrics_declare(m, "flinkop_lease_requests_total", METRICS_COUNTER, "Leader election requests by verb and code");
+}
+
+/* --leader-elect: a client of its own for the Lease, and a campaign under a per-process identity. */
+static int election_start(struct daemon *d, char *err, size_t errlen)
+{
+    char host[128] = "flinkop", identity[200];
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "flinkop");
+    host[sizeof host - 1] = '\0';
+    snprintf(identity, sizeof identity, "%s_%ld_%08x", host, (long)getpid(), (unsigned)rand());
+    /* One attempt per retry period, each bounded well inside the renew deadline; the campaign is the retry. */
+    struct kube_opts ko = {.qps = -1, .max_attempts = 1, .timeout_ms = 5000, .on_response = on_lease_response,
+                           .on_response_ud = d};
+    if ((d->lease_kube = kube_new(d->loop, &d->cfg, &ko, err, errlen)) == NULL)
+        return -1;
+    struct lease_opts lo = {.namespace = d->operator_namespace,
+                            .name = d->o->lease_name ? d->o->lease_name : "flinkop-leader",
+                            .identity = identity, .on_change = leader_changed, .ud = d};
+    return (d->lease = lease_start(d->loop, d->lease_kube, &lo, err, errlen)) ? 0 : -1;
 }
 
 static int daemon_start(struct daemon *d)
@@ -274,6 +338,12 @@ static int daemon_start(struct daemon *d)
         return -1;
     }
     metrics_declare_all(d->metrics);
+    d->leading = !d->o->leader_elect;
+    metrics_gauge_set(d->metrics, "flinkop_leader", NULL, NULL, d->leading);
+    if (d->o->leader_elect && election_start(d, err, sizeof err) != 0) {
+        log_msg(LOG_LEVEL_ERROR, "cannot start leader election", "error", err, NULL);
+        return -1;
+    }
     struct probe_opts po = {.host = d->o->probe_host, .port = d->o->probe_port, .ready = ready_check,
                             .metrics = metrics_text, .data = d};
     if ((d->probe = probe_start(d->loop, &po, err, sizeof err)) == NULL) {
@@ -290,7 +360,7 @@ static int daemon_start(struct daemon *d)
     snprintf(port, sizeof port, "%d", probe_port(d->probe));
     log_msg(LOG_LEVEL_INFO, "started", "server", d->cfg.server, "config", d->cfg.source, "operator_namespace",
             d->operator_namespace, "scope", d->o->ctx.watch_namespaces ? "namespaced" : "cluster", "probe_port",
-            port, NULL);
+            port, "leader_elect", d->o->leader_elect ? "true" : "false", NULL);
     return 0;
 }
 
@@ -300,10 +370,12 @@ static void daemon_free(struct daemon *d)
         informer_free(d->informers[i]);
     free(d->informers);
     queue_free(d->queue);
+    lease_free(d->lease);
+    kube_free(d->lease_kube);
     kube_free(d->kube);
     probe_stop(d->probe);
     metrics_free(d->metrics);
-    strmap_free(d->events_sent, NULL);
+    strmap_free(d->events_sent, event_seen_free);
     policy_free(d->policy);
     cJSON_Delete(d->ctx);
     kube_config_free(&d->cfg);

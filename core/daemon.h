@@ -15,6 +15,8 @@ struct daemon_opts {
     int probe_port;
     double resync_seconds;
     double kube_qps;
+    int leader_elect;             /* campaign for a Lease; only the leader writes */
+    const char *lease_name;       /* NULL: "flinkop-leader", in the operator namespace */
     struct policy_limits limits;
 };
 

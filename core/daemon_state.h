@@ -10,6 +10,7 @@
 #include "informer.h"
 #include "kube.h"
 #include "kubeconfig.h"
+#include "lease.h"
 #include "metrics.h"
 #include "policy.h"
 #include "probe.h"
@@ -22,6 +23,9 @@ struct daemon {
     const char *operator_namespace;
     struct kube_config cfg;
     struct kube *kube;
+    struct kube *lease_kube;   /* its own client, so queued work never delays a renewal */
+    struct lease *lease;       /* NULL without --leader-elect */
+    int leading;               /* may write: always without --leader-elect */
     struct policy *policy;
     struct metrics *metrics;
     struct probe *probe;
@@ -29,12 +33,12 @@ struct daemon {
     struct informer **informers;
     size_t informer_count;
     cJSON *ctx;
-    struct strmap *events_sent; /* dedupe key -> event name (char *) */
+    struct strmap *events_sent; /* dedupe key -> struct event_seen * (sync.c) */
     ev_idle worker;
     ev_timer resync, drain;
     ev_signal sigterm, sigint;
     ev_tstamp stop_started;
-    int stopping;
+    int stopping, releasing;
 };
 
 /* The cached object kind/ns/name from whichever informer holds it, or NULL. Sets *from to that informer. */
@@ -44,5 +48,8 @@ const cJSON *daemon_lookup(const struct daemon *d, const char *kind, const char 
 /* Reconciles one queue key ("FlinkDeployment/ns/name", "FlinkSessionJob/ns/name", "Namespace/name"). Starts the
  * writes it needs and calls queue_done (and the retry bookkeeping) when the last one finished. */
 void sync_key(struct daemon *d, const char *key);
+
+/* Frees a value of d->events_sent. */
+void event_seen_free(void *seen);
 
 #endif

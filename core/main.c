@@ -17,7 +17,7 @@ static const char usage[] =
     "       flinkop check [--script-dir DIR]\n"
     "       flinkop run [--script-dir DIR] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
     "                   [--operator-namespace NS] [--probe-address HOST:PORT] [--resync-interval S]\n"
-    "                   [--log-level debug|info|warn|error]\n"
+    "                   [--log-level debug|info|warn|error] [--leader-elect [--lease-name NAME]]\n"
     "       flinkop --help | --version\n"
     "\n"
     "  --dry-run                print what the policies would create for the resources in FILEs, as YAML for\n"
@@ -37,12 +37,15 @@ static const char usage[] =
     "  --resync-interval S      (run) seconds between full resyncs (default 60)\n"
     "  --kube-qps N             (run) API requests per second, client side (default 20)\n"
     "  --log-level LEVEL        (run) debug, info, warn or error (default info)\n"
+    "  --leader-elect           (run) hold a Lease in the operator namespace; only the leader writes\n"
+    "  --lease-name NAME        (run) the Lease's name (default flinkop-leader)\n"
     "\n"
     "Exit status: 0 done; 1 an input or policy output was refused (nothing printed); 2 cannot run.\n";
 
 enum {
     OPT_SCRIPT_DIR = 256, OPT_WATCH, OPT_OPERATOR_NS, OPT_INSTALL, OPT_DRY_RUN, OPT_MEMORY, OPT_INSTRUCTIONS,
-    OPT_KUBECONFIG, OPT_CONTEXT, OPT_PROBE, OPT_RESYNC, OPT_QPS, OPT_LOG_LEVEL
+    OPT_KUBECONFIG, OPT_CONTEXT, OPT_PROBE, OPT_RESYNC, OPT_QPS, OPT_LOG_LEVEL, OPT_LEADER_ELECT,
+    OPT_LEASE_NAME
 };
 
 static const struct option options[] = {
@@ -62,6 +65,8 @@ static const struct option options[] = {
     {"resync-interval", required_argument, NULL, OPT_RESYNC},
     {"kube-qps", required_argument, NULL, OPT_QPS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"leader-elect", no_argument, NULL, OPT_LEADER_ELECT},
+    {"lease-name", required_argument, NULL, OPT_LEASE_NAME},
     {NULL, 0, NULL, 0},
 };
 
@@ -135,6 +140,8 @@ static int cli_parse(struct cli *c, int argc, char **argv)
         case OPT_OPERATOR_NS: c->dry.ctx.operator_namespace = optarg; c->run.ctx.operator_namespace = optarg; break;
         case OPT_KUBECONFIG: c->run.kubeconfig = optarg; break;
         case OPT_CONTEXT: c->run.context = optarg; break;
+        case OPT_LEADER_ELECT: c->run.leader_elect = 1; break;
+        case OPT_LEASE_NAME: c->run.lease_name = optarg; break;
         case OPT_PROBE:
             if (parse_address(optarg, &c->run) != 0)
                 return 2;

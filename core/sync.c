@@ -42,7 +42,30 @@ struct step {
     char what[320];  /* "apply Deployment team-a/basic-example": for logs */
     struct informer *inf;
     cJSON *desired;  /* STEP_PROBE: the object to apply when it does not exist (owned) */
+    char *event_key; /* STEP_EVENT: its dedupe key in d->events_sent (owned) */
 };
+
+/* An Event we posted, by dedupe key in d->events_sent, so a repeat bumps it instead of adding another. */
+struct event_seen {
+    char *name;      /* the Event's name once created; NULL while the create is in flight */
+    double count;
+    time_t written;  /* when we last created or bumped it */
+};
+
+void event_seen_free(void *p)
+{
+    struct event_seen *e = p;
+    if (e)
+        free(e->name);
+    free(e);
+}
+
+static void step_free(struct step *s)
+{
+    cJSON_Delete(s->desired);
+    free(s->event_key);
+    free(s);
+}
 
 static int owner_is(const cJSON *obj, const char *owner);
 
@@ -79,6 +102,7 @@ static void count_reconcile(struct daemon *d, const char *key, const char *resul
 }
 
 static void step_done(void *ud, const struct kube_response *resp);
+static void event_answered(struct step *s, const struct kube_response *resp);
 
 /* Starts one request for w; the work stays alive until it answers. */
 static void step_start(struct work *w, struct step *s, const char *method, const char *path, const char *query,
@@ -86,12 +110,19 @@ static void step_start(struct work *w, struct step *s, const char *method, const
 {
     char err[256];
     s->w = w;
+    if (!w->d->leading && strcmp(method, "GET") != 0) {
+        /* Leadership lost mid-reconcile: write nothing. The next leader, or we when we lead again, redo it. */
+        log_msg(LOG_LEVEL_DEBUG, "write skipped: not the leader", "step", s->what, NULL);
+        step_free(s);
+        return;
+    }
     w->pending++;
     if (kube_request(w->d->kube, method, path, query, body, type, step_done, s, err, sizeof err) == NULL) {
         log_msg(LOG_LEVEL_ERROR, "request not sent", "step", s->what, "error", err, NULL);
         w->failed |= s->action != STEP_EVENT;
-        cJSON_Delete(s->desired);
-        free(s);
+        if (s->event_key) /* not sent: let the next occurrence try again */
+            event_seen_free(strmap_remove(w->d->events_sent, s->event_key));
+        step_free(s);
         w->pending--;
     }
 }
@@ -194,6 +225,8 @@ static void step_done(void *ud, const struct kube_response *resp)
         object_apply(w, s->desired, s->inf);
     } else if (s->action == STEP_PROBE && resp->status == 200) {
         probe_found(s, resp);
+    } else if (s->action == STEP_EVENT) {
+        event_answered(s, resp);
     } else if (ok) {
         if (s->action == STEP_APPLY) {
             cJSON *obj = cJSON_ParseWithLength(resp->body, resp->body_len);
@@ -209,8 +242,7 @@ static void step_done(void *ud, const struct kube_response *resp)
                 "step", s->what, "status", resp->status == 403 ? "403 forbidden" : "error", "error",
                 resp->error ? resp->error : resp->body, NULL);
     }
-    cJSON_Delete(s->desired);
-    free(s);
+    step_free(s);
     work_release(w);
 }
 
@@ -324,23 +356,19 @@ static void status_sync(struct work *w, const cJSON *resource, cJSON *status)
     free(body);
 }
 
-static void event_post(struct work *w, const cJSON *resource, const cJSON *e)
+static void utc_stamp(char *buf, size_t len)
 {
-    char dedupe[1024], path[256], stamp[32], name[300];
-    const char *type = object_string_at(e, "type"), *reason = object_string_at(e, "reason");
-    const char *message = object_string_at(e, "message");
-    if (!type || !reason || !message)
-        return;
-    const char *uid = object_string_at(resource, "metadata.uid");
-    snprintf(dedupe, sizeof dedupe, "%s|%s|%s|%s|%s", w->key, uid ? uid : "", type, reason, message);
-    if (strmap_get(w->d->events_sent, dedupe))
-        return; /* the same event again: one Event a user can read, not one per resync */
-    int failed;
-    strmap_put(w->d->events_sent, dedupe, (void *)1, &failed);
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A first occurrence: a new Event named after the resource. */
+static char *event_create_body(const cJSON *resource, const cJSON *e, const char *stamp)
+{
+    char name[300];
+    const char *uid = object_string_at(resource, "metadata.uid");
     snprintf(name, sizeof name, "%s.", object_name(resource));
     cJSON *ev = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(ev, "metadata");
@@ -353,22 +381,80 @@ static void event_post(struct work *w, const cJSON *resource, const cJSON *e)
     cJSON_AddStringToObject(inv, "namespace", object_namespace(resource));
     if (uid)
         cJSON_AddStringToObject(inv, "uid", uid);
-    cJSON_AddStringToObject(ev, "type", type);
-    cJSON_AddStringToObject(ev, "reason", reason);
-    cJSON_AddStringToObject(ev, "message", message);
+    cJSON_AddStringToObject(ev, "type", object_string_at(e, "type"));
+    cJSON_AddStringToObject(ev, "reason", object_string_at(e, "reason"));
+    cJSON_AddStringToObject(ev, "message", object_string_at(e, "message"));
     cJSON_AddStringToObject(ev, "firstTimestamp", stamp);
     cJSON_AddStringToObject(ev, "lastTimestamp", stamp);
     cJSON_AddNumberToObject(ev, "count", 1);
     cJSON_AddStringToObject(cJSON_AddObjectToObject(ev, "source"), "component", "flinkop");
     char *body = json_print_sorted(ev);
     cJSON_Delete(ev);
-    snprintf(path, sizeof path, "/api/v1/namespaces/%s/events", object_namespace(resource));
-    struct step *s = body ? step_new(w, STEP_EVENT) : NULL;
-    if (s) {
-        snprintf(s->what, sizeof s->what, "event %s %s", reason, w->key);
-        step_start(w, s, "POST", path, NULL, body, "application/json");
+    return body;
+}
+
+/* Posts the policy's event e about resource, or bumps the count of the same Event posted before. */
+static void event_post(struct work *w, const cJSON *resource, const cJSON *e)
+{
+    char dedupe[1024], path[512], stamp[32], body[128];
+    const char *type = object_string_at(e, "type"), *reason = object_string_at(e, "reason");
+    const char *message = object_string_at(e, "message"), *uid = object_string_at(resource, "metadata.uid");
+    if (!type || !reason || !message)
+        return;
+    snprintf(dedupe, sizeof dedupe, "%s|%s|%s|%s|%s", w->key, uid ? uid : "", type, reason, message);
+    struct event_seen *seen = strmap_get(w->d->events_sent, dedupe);
+    time_t now = time(NULL);
+    /* In flight, or bumped within this resync interval: a condition that persists counts once per resync, while
+     * the reconciles a burst of watch events causes add no writes. */
+    if (!w->d->leading || (seen && (seen->name == NULL || now - seen->written < w->d->o->resync_seconds)))
+        return;
+    int failed = 0;
+    if (seen == NULL && ((seen = calloc(1, sizeof *seen)) == NULL ||
+                         (strmap_put(w->d->events_sent, dedupe, seen, &failed), failed))) {
+        free(seen);
+        return;
     }
-    free(body);
+    struct step *s = step_new(w, STEP_EVENT);
+    if (s == NULL || (s->event_key = strdup(dedupe)) == NULL) {
+        free(s);
+        return;
+    }
+    seen->written = now;
+    utc_stamp(stamp, sizeof stamp);
+    snprintf(s->what, sizeof s->what, "event %s %s", reason, w->key);
+    if (seen->name == NULL) {
+        char *create = event_create_body(resource, e, stamp);
+        snprintf(path, sizeof path, "/api/v1/namespaces/%s/events", object_namespace(resource));
+        if (create)
+            step_start(w, s, "POST", path, NULL, create, "application/json");
+        else
+            step_free(s);
+        free(create);
+        return;
+    }
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s/events/%s", object_namespace(resource), seen->name);
+    snprintf(body, sizeof body, "{\"count\":%.0f,\"lastTimestamp\":\"%s\"}", seen->count + 1, stamp);
+    step_start(w, s, "PATCH", path, NULL, body, "application/merge-patch+json");
+}
+
+/* Remembers a created Event's name and count; an Event gone (they expire after an hour) is made anew next time. */
+static void event_answered(struct step *s, const struct kube_response *resp)
+{
+    struct strmap *sent = s->w->d->events_sent;
+    struct event_seen *seen = strmap_get(sent, s->event_key);
+    int ok = resp->status >= 200 && resp->status < 300;
+    cJSON *ev = ok ? cJSON_ParseWithLength(resp->body, resp->body_len) : NULL;
+    const char *name = object_string_at(ev, "metadata.name");
+    const cJSON *count = cJSON_GetObjectItemCaseSensitive(ev, "count");
+    if (seen && ok && name && (seen->name || (seen->name = strdup(name)))) {
+        seen->count = cJSON_IsNumber(count) ? count->valuedouble : seen->count + 1;
+    } else if (seen && (seen->name == NULL || resp->status == 404)) {
+        event_seen_free(strmap_remove(sent, s->event_key));
+    }
+    if (!ok) /* never fails the work: a user without Events still gets the objects and the status */
+        log_msg(LOG_LEVEL_WARN, "event not recorded", "step", s->what, "status",
+                resp->status == 403 ? "403 forbidden" : "error", "error", resp->error ? resp->error : resp->body, NULL);
+    cJSON_Delete(ev);
 }
 
 /* {FlinkDeployment: [names], FlinkSessionJob: [names]} of namespace ns, from the caches. */

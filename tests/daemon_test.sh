@@ -22,17 +22,10 @@ finish() {
 	[[ $failed -eq 0 ]]
 	exit
 }
-k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
-# eventually SECONDS CMD...: true as soon as CMD succeeds, false when time runs out.
-eventually() {
-	local until=$((SECONDS + $1))
-	shift
-	while ((SECONDS < until)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.25; done
-	return 1
-}
-metric() { curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null; }
-# API writes so far: every request that is not a read or a watch.
-writes() { metric | awk '/^flinkop_api_requests_total/ && !/verb="(get|list|watch)"/ { n += $NF } END { print n + 0 }'; }
+# shellcheck source=cluster_lib.sh
+. "$repo/tests/cluster_lib.sh"
+metric() { metrics_at "$port"; }
+writes() { writes_at "$port"; }
 label_of() { k get "$1" "$2" -n "$3" -o "jsonpath={.metadata.labels.app\.kubernetes\.io/managed-by}"; }
 
 [[ -n ${KUBECONFIG:-} && -n ${KUBECTL:-} ]] || { not_ok "environment" "run under tests/cluster/with-cluster"; finish; }
@@ -52,7 +45,7 @@ k -n "$run-a" apply -f "$ref/examples/basic.yaml" >/dev/null
 "$bin" run --kubeconfig "$KUBECONFIG" --script-dir "$repo" --operator-namespace "$run-op" \
 	--probe-address "127.0.0.1:0" --resync-interval 2 --log-level debug >"$log" 2>&1 &
 daemon_pid=$!
-probe_port() { sed -n 's/.*msg="started".* probe_port=\([0-9]*\).*/\1/p' "$log" | head -n 1; }
+probe_port() { probe_port_in "$log"; }
 has_port() { [[ -n $(probe_port) ]]; }
 eventually 10 has_port || { not_ok "the daemon starts" "$(tail -n 5 "$log")"; finish; }
 port=$(probe_port)
@@ -145,6 +138,21 @@ if eventually 15 bash -c "! '$KUBECTL' --kubeconfig '$KUBECONFIG' -n '$run-label
 else
 	not_ok "labelling it out again prunes what the operator made"
 fi
+
+# A resource the policy refuses: one Warning Event, its count bumped on later resyncs, never a second Event.
+sed -e 's/name: basic-example/name: no-account/' -e '/serviceAccount:/d' "$ref/examples/basic.yaml" |
+	k -n "$run-a" apply -f - >/dev/null
+events() {
+	k -n "$run-a" get events --field-selector involvedObject.name=no-account,reason=ValidationError \
+		-o jsonpath='{range .items[*]}{.count}{" "}{end}'
+}
+bumped() { local e; e=$(events); [[ $e =~ ^[0-9]+\ $ && ${e% } -ge 3 ]]; }
+if eventually 20 bumped; then
+	ok "a repeated Warning is one Event whose count grows (count $(events))"
+else
+	not_ok "a repeated Warning is one Event whose count grows" "counts: '$(events)'"
+fi
+k -n "$run-a" delete flinkdeployment no-account >/dev/null
 
 k delete namespace "$run-b" --wait=false >/dev/null
 if eventually 60 bash -c "! '$KUBECTL' --kubeconfig '$KUBECONFIG' get namespace '$run-b'"; then

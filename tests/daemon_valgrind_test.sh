@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # valgrind finds no leak and no memory error in the daemon over a run of FLINKOP_VALGRIND_SECONDS (default 60)
-# with resyncs every 2 s, ended by SIGTERM. Run under tests/cluster/with-cluster; needs build/flinkop.
+# with resyncs every 2 s, leader election on (so the lease's renewals and its release run too), ended by SIGTERM. Run under tests/cluster/with-cluster; needs build/flinkop.
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,7 +25,7 @@ k apply --server-side -f "$ref/helm/flink-kubernetes-operator/crds/" >/dev/null 
 k create namespace "$ns" >/dev/null && k -n "$ns" apply -f "$ref/examples/basic.yaml" >/dev/null
 
 valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
-	"$bin" run --kubeconfig "$KUBECONFIG" --script-dir "$repo" --operator-namespace "$ns" \
+	"$bin" run --kubeconfig "$KUBECONFIG" --script-dir "$repo" --operator-namespace "$ns" --leader-elect \
 	--probe-address 127.0.0.1:0 --resync-interval 2 >"$tmp/log" 2>&1 &
 pid=$!
 sleep "$seconds"
@@ -34,7 +34,7 @@ kill -TERM "$pid"
 wait "$pid"
 rc=$?
 name="valgrind reports no leak or error over a ${seconds} s daemon run that converged"
-if [[ $rc -eq 0 && -n $made ]]; then
+if [[ $rc -eq 0 && -n $made ]] && grep -q 'msg="leader election: released the lease"' "$tmp/log"; then
 	result "ok - $name"
 else
 	result "not ok - $name: exit status $rc, deployment '${made}'; $(grep -m5 -E '==[0-9]+==' "$tmp/log")"

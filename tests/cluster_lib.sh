@@ -1,0 +1,24 @@
+# Shared by the suites that run against the test cluster (under tests/cluster/with-cluster), for what they do alike:
+# talk to the cluster, wait for a condition, read a daemon's /metrics. Source it; do not run it.
+
+k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
+
+# eventually SECONDS CMD...: true as soon as CMD succeeds, false when time runs out.
+eventually() {
+	local until=$((SECONDS + $1))
+	shift
+	while ((SECONDS < until)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.25; done
+	return 1
+}
+
+# metrics_at PORT: the /metrics text of the daemon whose probe server listens on PORT.
+metrics_at() { curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null; }
+
+# writes_at PORT: the daemon's API writes so far, every request that is not a read or a watch (lease traffic is
+# counted in a metric of its own).
+writes_at() {
+	metrics_at "$1" | awk '/^flinkop_api_requests_total/ && !/verb="(get|list|watch)"/ { n += $NF } END { print n + 0 }'
+}
+
+# probe_port_in LOG: the probe port a daemon logged when it started (it listens on port 0: the kernel picks).
+probe_port_in() { sed -n 's/.*msg="started".* probe_port=\([0-9]*\).*/\1/p' "$1" | head -n 1; }
