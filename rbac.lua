@@ -12,6 +12,7 @@
 -- `disabled` keeps the operator out of a namespace entirely. With --watch-namespaces, exactly the watched
 -- namespaces are in scope.
 local k8s = require "k8s"
+local operator_deployment = require "operator_deployment"
 
 local M = {}
 
@@ -121,12 +122,14 @@ function M.namespace(ns, ctx)
   return M.flink_job_rbac(ns.metadata.name)
 end
 
--- The operator's own install objects for the scope ctx describes.
+-- The operator's own install objects for the scope ctx describes: its identity and, when `flinkop install` asks
+-- (ctx.install), the Deployment that runs it under that identity.
 function M.operator(ctx)
   local home = ctx.operator_namespace
   local subject = k8s.service_account_subject(M.OPERATOR_ACCOUNT, home)
   local out = { k8s.object("v1", "ServiceAccount", M.OPERATOR_ACCOUNT, home, labels()) }
   local function add(o) out[#out + 1] = o end
+  if ctx.install ~= nil then add(operator_deployment.deployment(ctx, M.OPERATOR_ACCOUNT)) end
 
   if ctx.watch_namespaces == nil then
     add(role("ClusterRole", "flink-operator", nil, M.operator_rules(ctx)))

@@ -8,6 +8,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "dryrun.h"
+#include "install.h"
 #include "version.h"
 
 static const char usage[] =
@@ -15,6 +16,8 @@ static const char usage[] =
     "                         [--operator-namespace NS]\n"
     "       flinkop --dry-run [--script-dir DIR] --install [--watch-namespaces a,b] [--operator-namespace NS]\n"
     "       flinkop check [--script-dir DIR]\n"
+    "       flinkop install [--script-dir DIR] [--watch-namespaces a,b] [--operator-namespace NS] [--image IMAGE]\n"
+    "                       [--crd-dir DIR]\n"
     "       flinkop run [--script-dir DIR] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
     "                   [--operator-namespace NS] [--probe-address HOST:PORT] [--resync-interval S]\n"
     "                   [--log-level debug|info|warn|error] [--leader-elect [--lease-name NAME]]\n"
@@ -30,6 +33,10 @@ static const char usage[] =
     "  --policy-memory MIB      memory cap of a policy's Lua state (default 64)\n"
     "  --policy-instructions N  Lua instructions one policy call may run (default 50000000)\n"
     "  check                    load the policies and run their `tests` tables\n"
+    "  install                  print the whole install (CRDs, namespace, operator RBAC and Deployment, policy\n"
+    "                           ConfigMap) for `kubectl apply -f -`\n"
+    "  --image IMAGE            (install) the operator's container image (default flinkop:VERSION)\n"
+    "  --crd-dir DIR            (install) the CRD files to include (default SCRIPT_DIR/deploy/crds)\n"
     "  run                      the operator daemon: watch the cluster, apply what the policies want\n"
     "  --kubeconfig FILE        (run) cluster access; default $KUBECONFIG, in-cluster, ~/.kube/config\n"
     "  --context NAME           (run) kubeconfig context; default its current-context\n"
@@ -45,7 +52,7 @@ static const char usage[] =
 enum {
     OPT_SCRIPT_DIR = 256, OPT_WATCH, OPT_OPERATOR_NS, OPT_INSTALL, OPT_DRY_RUN, OPT_MEMORY, OPT_INSTRUCTIONS,
     OPT_KUBECONFIG, OPT_CONTEXT, OPT_PROBE, OPT_RESYNC, OPT_QPS, OPT_LOG_LEVEL, OPT_LEADER_ELECT,
-    OPT_LEASE_NAME
+    OPT_LEASE_NAME, OPT_IMAGE, OPT_CRD_DIR
 };
 
 static const struct option options[] = {
@@ -67,6 +74,8 @@ static const struct option options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"leader-elect", no_argument, NULL, OPT_LEADER_ELECT},
     {"lease-name", required_argument, NULL, OPT_LEASE_NAME},
+    {"image", required_argument, NULL, OPT_IMAGE},
+    {"crd-dir", required_argument, NULL, OPT_CRD_DIR},
     {NULL, 0, NULL, 0},
 };
 
@@ -74,6 +83,7 @@ struct cli {
     const char *command; /* "dry-run", "check" or "run" */
     struct dryrun_opts dry;
     struct daemon_opts run;
+    struct install_opts install;
     const char **files;
 };
 
@@ -114,7 +124,8 @@ static int cli_parse(struct cli *c, int argc, char **argv)
     char err[256];
     long long v;
     int opt;
-    if (argc > 1 && (strcmp(argv[1], "check") == 0 || strcmp(argv[1], "run") == 0)) {
+    if (argc > 1 && (strcmp(argv[1], "check") == 0 || strcmp(argv[1], "run") == 0 ||
+                     strcmp(argv[1], "install") == 0)) {
         c->command = argv[1];
         argc--;
         argv++;
@@ -142,6 +153,8 @@ static int cli_parse(struct cli *c, int argc, char **argv)
         case OPT_CONTEXT: c->run.context = optarg; break;
         case OPT_LEADER_ELECT: c->run.leader_elect = 1; break;
         case OPT_LEASE_NAME: c->run.lease_name = optarg; break;
+        case OPT_IMAGE: c->install.image = optarg; break;
+        case OPT_CRD_DIR: c->install.crd_dir = optarg; break;
         case OPT_PROBE:
             if (parse_address(optarg, &c->run) != 0)
                 return 2;
@@ -190,7 +203,7 @@ static int cli_parse(struct cli *c, int argc, char **argv)
         return 2;
     }
     if (c->command == NULL) {
-        fprintf(stderr, "flinkop: say what to do: --dry-run, check or run\n%s", usage);
+        fprintf(stderr, "flinkop: say what to do: --dry-run, check, install or run\n%s", usage);
         return 2;
     }
     if (strcmp(c->command, "dry-run") == 0 && !c->dry.install && c->dry.file_count == 0) {
@@ -214,6 +227,12 @@ int main(int argc, char **argv)
         c.run.ctx.watch_namespaces = c.dry.ctx.watch_namespaces;
         c.run.ctx.watch_count = c.dry.ctx.watch_count;
         status = daemon_run(&c.run);
+    } else if (status == 0 && strcmp(c.command, "install") == 0) {
+        c.install.script_dir = c.dry.script_dir;
+        c.install.limits = c.dry.limits;
+        c.install.ctx = c.dry.ctx;
+        c.install.ctx.dry_run = 0;
+        status = install_run(&c.install, stdout, stderr);
     }
     else if (status == 0)
         status = dryrun_run(&c.dry, stdout, stderr);
