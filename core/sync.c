@@ -23,6 +23,7 @@ struct work {
     char *key;
     int pending;
     int failed;
+    cJSON *bindings_later; /* RoleBindings held back until the Roles written with them exist; owned */
     double requeue_after;
 };
 
@@ -86,10 +87,24 @@ static void work_finish(struct work *w)
     free(w);
 }
 
+static void objects_write(struct work *w, const cJSON *desired, int hold_bindings);
+
+/* The last answer of a wave: write the held-back bindings (their Roles now exist), or finish. */
 static void work_release(struct work *w)
 {
-    if (--w->pending == 0)
-        work_finish(w);
+    if (--w->pending != 0)
+        return;
+    cJSON *later = w->bindings_later;
+    w->bindings_later = NULL;
+    if (later && !w->failed) {
+        w->pending = 1;
+        objects_write(w, later, 0);
+        cJSON_Delete(later);
+        work_release(w);
+        return;
+    }
+    cJSON_Delete(later);
+    work_finish(w);
 }
 
 /* Counted when the last write of a reconcile has answered, so "ok" means the cluster took it all. */
@@ -274,19 +289,40 @@ static void prune_one(void *ud, const cJSON *live)
         object_delete(p->w, live);
 }
 
-/* Applies what differs, asks about what we do not see, then prunes what carries our owner key and is not
- * wanted. Deletions are collected before any write changes the caches. */
-static void objects_sync(struct work *w, const cJSON *desired)
+static int is_binding(const cJSON *o)
+{
+    const char *kind = object_kind(o);
+    return strcmp(kind, "RoleBinding") == 0 || strcmp(kind, "ClusterRoleBinding") == 0;
+}
+
+static int is_role(const cJSON *o)
+{
+    const char *kind = object_kind(o);
+    return strcmp(kind, "Role") == 0 || strcmp(kind, "ClusterRole") == 0;
+}
+
+/* Applies what differs and asks about what we do not see. With hold_bindings, bindings wait for a second wave
+ * when a Role is written in this one: the API server refuses a binding to a Role it cannot find yet. */
+static void objects_write(struct work *w, const cJSON *desired, int hold_bindings)
 {
     struct daemon *d = w->d;
-    struct prune_walk p = {w, desired};
     char field[256];
-    for (size_t i = 0; i < d->informer_count; i++)
-        if (informer_kind(d->informers[i])->ownable)
-            cache_each(informer_cache(d->informers[i]), prune_one, &p);
+    int roles_written = 0;
     const cJSON *o;
+    /* Pass 0 writes all but bindings, pass 1 the bindings, so the order of the policy's list does not matter. */
+    for (int pass = 0; pass < 2; pass++)
     cJSON_ArrayForEach(o, desired)
     {
+        if (is_binding(o) != pass)
+            continue;
+        if (hold_bindings && roles_written && is_binding(o)) {
+            if (w->bindings_later == NULL && (w->bindings_later = cJSON_CreateArray()) == NULL) {
+                w->failed = 1;
+                return;
+            }
+            cJSON_AddItemToArray(w->bindings_later, cJSON_Duplicate(o, 1));
+            continue;
+        }
         const struct kind_info *k = kind_lookup(object_kind(o));
         if (k == NULL || !k->ownable) {
             log_msg(LOG_LEVEL_ERROR, "policy emitted a kind the operator does not manage", "kind", object_kind(o),
@@ -301,14 +337,28 @@ static void objects_sync(struct work *w, const cJSON *desired)
                     object_namespace(o), NULL);
             continue;
         }
-        if (live == NULL)
+        if (live == NULL) {
             object_probe(w, o, inf);
-        else if (diff_first(o, live, field, sizeof field)) {
+            roles_written |= is_role(o);
+        } else if (diff_first(o, live, field, sizeof field)) {
             log_object(LOG_LEVEL_DEBUG, object_namespace(o), object_name(o), "differs", "kind", k->kind, "field",
                        field, NULL);
             object_apply(w, o, inf);
+            roles_written |= is_role(o);
         }
     }
+}
+
+/* Prunes what carries our owner key and is not wanted, then writes the rest. Deletions are collected before any
+ * write changes the caches. */
+static void objects_sync(struct work *w, const cJSON *desired)
+{
+    struct daemon *d = w->d;
+    struct prune_walk p = {w, desired};
+    for (size_t i = 0; i < d->informer_count; i++)
+        if (informer_kind(d->informers[i])->ownable)
+            cache_each(informer_cache(d->informers[i]), prune_one, &p);
+    objects_write(w, desired, 1);
 }
 
 /* Drops JSON nulls: the API server stores no null, so a null we kept would look like a difference forever. */
