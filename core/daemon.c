@@ -51,11 +51,20 @@ static void enqueue(struct daemon *d, const char *fmt, ...)
 
 /* Level-triggered: any change to a Flink resource, a namespace or an object we own queues the key that decides
  * about it; the reconcile reads the whole state again. */
+/* The policy ConfigMap's informer: its own kind entry, not ownable, so no prune, resync or inventory walks it. */
+static struct kind_info policy_kind;
+
 static void on_change(void *ud, const struct kind_info *kind, const char *type, const cJSON *obj)
 {
     struct daemon *d = ud;
-    (void)type;
     const char *ns = object_namespace(obj), *name = object_name(obj);
+    if (kind == &policy_kind) {
+        if (strcmp(type, "DELETED") == 0)
+            log_object(LOG_LEVEL_WARN, ns, name, "policy ConfigMap deleted; the running policy stays", NULL);
+        else
+            policy_reload_offer(d, obj);
+        return;
+    }
     if (strcmp(kind->kind, "FlinkDeployment") == 0 || strcmp(kind->kind, "FlinkSessionJob") == 0) {
         enqueue(d, "%s/%s/%s", kind->kind, ns ? ns : "", name);
         /* The namespace's RBAC depends on which Flink resources it holds. */
@@ -109,7 +118,7 @@ static void worker_run(struct ev_loop *loop, ev_idle *w, int revents)
 {
     (void)revents;
     struct daemon *d = w->data;
-    if (!d->leading) {
+    if (!d->leading || d->policy == NULL) {
         ev_idle_stop(loop, w); /* a follower keeps its caches warm and waits; leader_changed restarts us */
         return;
     }
@@ -146,15 +155,11 @@ static void resync_one(void *ud, const cJSON *obj)
         enqueue(r->d, "%s/%s/%s", r->kind, object_namespace(obj), object_name(obj));
 }
 
-/* Re-queues every key, so drift nobody told us about (and a missed event) is corrected within one interval. */
-static void resync_fire(struct ev_loop *loop, ev_timer *w, int revents)
+void daemon_requeue_all(struct daemon *d)
 {
-    (void)loop;
-    (void)revents;
-    struct daemon *d = w->data;
     for (size_t i = 0; i < d->informer_count; i++) {
         const struct kind_info *k = informer_kind(d->informers[i]);
-        if (k->ownable)
+        if (k->ownable || d->informers[i] == d->policy_informer)
             continue;
         struct resync_walk r = {d, k->kind};
         cache_each(informer_cache(d->informers[i]), resync_one, &r);
@@ -162,6 +167,14 @@ static void resync_fire(struct ev_loop *loop, ev_timer *w, int revents)
     for (size_t i = 0; i < d->o->ctx.watch_count; i++)
         enqueue(d, "Namespace/%s", d->o->ctx.watch_namespaces[i]);
     ev_idle_start(d->loop, &d->worker);
+}
+
+/* Re-queues every key, so drift nobody told us about (and a missed event) is corrected within one interval. */
+static void resync_fire(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    daemon_requeue_all(w->data);
 }
 
 /* Only the leader writes. Taking over re-queues everything, since the caches may have moved on meanwhile;
@@ -172,7 +185,7 @@ static void leader_changed(void *ud, int leading)
     d->leading = leading;
     metrics_gauge_set(d->metrics, "flinkop_leader", NULL, NULL, leading);
     if (leading && !d->stopping)
-        resync_fire(d->loop, &d->resync, 0);
+        daemon_requeue_all(d);
     else
         ev_idle_stop(d->loop, &d->worker);
 }
@@ -186,6 +199,10 @@ static int ready_check(void *data, char *reason, size_t reasonlen)
     }
     if (!informers_synced(d)) {
         snprintf(reason, reasonlen, "informers not synced");
+        return 0;
+    }
+    if (d->policy == NULL) {
+        snprintf(reason, reasonlen, "no policy loaded yet from ConfigMap %s/%s", d->policy_cm_ns, d->policy_cm_name);
         return 0;
     }
     return 1;
@@ -240,38 +257,47 @@ static void signal_stop(struct ev_loop *loop, ev_signal *w, int revents)
     ev_timer_start(loop, &d->drain);
 }
 
-static int informer_add(struct daemon *d, const char *kind, const char *ns, const char *selector)
+static struct informer *informer_add(struct daemon *d, const struct kind_info *kind, const char *ns,
+                                     const char *selector)
 {
     static const struct informer_handler handler = {on_change, on_restart};
     struct informer **grown = realloc(d->informers, (d->informer_count + 1) * sizeof *grown);
     if (grown == NULL)
-        return -1;
+        return NULL;
     d->informers = grown;
-    struct informer *inf = informer_new(d->loop, d->kube, kind_lookup(kind), ns, selector, &handler, d);
-    if (inf == NULL)
-        return -1;
-    d->informers[d->informer_count++] = inf;
-    return 0;
+    struct informer *inf = informer_new(d->loop, d->kube, kind, ns, selector, &handler, d);
+    if (inf != NULL)
+        d->informers[d->informer_count++] = inf;
+    return inf;
 }
 
 /* Cluster scope: one informer per kind across namespaces, plus Namespaces. Namespaced scope: one per kind and
- * watched namespace, so a namespace that refuses us (403) fails alone. */
+ * watched namespace, so a namespace that refuses us (403) fails alone. Plus the policy ConfigMap's, if any. */
 static int informers_create(struct daemon *d)
 {
     static const char *const flink[] = {"FlinkDeployment", "FlinkSessionJob"};
-    const char *selector = OBJECT_MANAGED_BY_LABEL "%3D" OBJECT_MANAGED_BY_VALUE;
+    const char *selector = "labelSelector=" OBJECT_MANAGED_BY_LABEL "%3D" OBJECT_MANAGED_BY_VALUE;
     size_t nns = d->o->ctx.watch_namespaces ? d->o->ctx.watch_count : 1;
-    if (d->o->ctx.watch_namespaces == NULL && informer_add(d, "Namespace", NULL, NULL) != 0)
+    if (d->o->ctx.watch_namespaces == NULL && informer_add(d, kind_lookup("Namespace"), NULL, NULL) == NULL)
         return -1;
     for (size_t n = 0; n < nns; n++) {
         const char *ns = d->o->ctx.watch_namespaces ? d->o->ctx.watch_namespaces[n] : NULL;
         for (size_t i = 0; i < 2; i++)
-            if (informer_add(d, flink[i], ns, NULL) != 0)
+            if (informer_add(d, kind_lookup(flink[i]), ns, NULL) == NULL)
                 return -1;
         const struct kind_info *k;
         for (size_t i = 0; (k = kind_at(i)) != NULL; i++)
-            if (k->ownable && informer_add(d, k->kind, ns, selector) != 0)
+            if (k->ownable && informer_add(d, k, ns, selector) == NULL)
                 return -1;
+    }
+    if (d->policy_cm_ns) {
+        /* Last, so lookups of owned ConfigMaps find the owned-object informers first. */
+        char field[400];
+        policy_kind = *kind_lookup("ConfigMap");
+        policy_kind.ownable = 0;
+        snprintf(field, sizeof field, "fieldSelector=metadata.name%%3D%s", d->policy_cm_name);
+        if ((d->policy_informer = informer_add(d, &policy_kind, d->policy_cm_ns, field)) == NULL)
+            return -1;
     }
     return 0;
 }
@@ -284,6 +310,8 @@ static void metrics_declare_all(struct metrics *m)
     metrics_declare(m, "flinkop_watch_restarts_total", METRICS_COUNTER, "Watch restarts by resource and reason");
     metrics_declare(m, "flinkop_policy_errors_total", METRICS_COUNTER, "Policy calls that failed or were refused");
     metrics_declare_histogram(m, "flinkop_policy_evaluation_seconds", "Time spent in one policy call", NULL, 0);
+    metrics_declare(m, "flinkop_policy_info", METRICS_GAUGE, "1 for the running policy, by its files' hash");
+    metrics_declare(m, "flinkop_policy_reloads_total", METRICS_COUNTER, "Policy ConfigMap changes by result");
     metrics_declare(m, "flinkop_leader", METRICS_GAUGE, "1 while this replica may write (leads, or no election)");
     metrics_declare(m, "flinkop_lease_requests_total", METRICS_COUNTER, "Leader election requests by verb and code");
 }
@@ -307,22 +335,48 @@ static int election_start(struct daemon *d, char *err, size_t errlen)
     return (d->lease = lease_start(d->loop, d->lease_kube, &lo, err, errlen)) ? 0 : -1;
 }
 
+/* --script-dir: load it now, or fail to start. Otherwise the policy ConfigMap's informer brings the policy. */
+static int policy_source_start(struct daemon *d, char *err, size_t errlen)
+{
+    struct policy_files files = {0};
+    if (d->o->script_dir == NULL) {
+        char def[300];
+        snprintf(def, sizeof def, "%s/%s", d->operator_namespace, DAEMON_POLICY_CONFIGMAP);
+        const char *ref = d->o->policy_configmap ? d->o->policy_configmap : def;
+        const char *slash = strchr(ref, '/');
+        if (slash == NULL || slash == ref || slash[1] == '\0' || strchr(slash + 1, '/')) {
+            snprintf(err, errlen, "--policy-configmap \"%.200s\": expected NAMESPACE/NAME", ref);
+            return -1;
+        }
+        d->policy_cm_ns = strndup(ref, (size_t)(slash - ref));
+        d->policy_cm_name = strdup(slash + 1);
+        if (d->policy_cm_ns == NULL || d->policy_cm_name == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        log_msg(LOG_LEVEL_INFO, "policy from ConfigMap", "configmap", ref, NULL);
+        return 0;
+    }
+    if (policy_files_read_dir(d->o->script_dir, &files, err, errlen) != 0 ||
+        (d->policy = policy_load(&files, &d->o->limits, err, errlen)) == NULL) {
+        policy_files_free(&files);
+        return -1;
+    }
+    policy_files_hash(&files, d->policy_hash, sizeof d->policy_hash);
+    policy_files_free(&files);
+    metrics_gauge_set(d->metrics, "flinkop_policy_info", NULL, (const char *const[]){"hash", d->policy_hash, NULL}, 1);
+    log_msg(LOG_LEVEL_INFO, "policy loaded", "script_dir", d->o->script_dir, "hash", d->policy_hash, NULL);
+    return 0;
+}
+
 static int daemon_start(struct daemon *d)
 {
     char err[2048];
-    struct policy_files files = {0};
     if (kube_config_load(&d->cfg, d->o->kubeconfig, d->o->context, err, sizeof err) != 0) {
         log_msg(LOG_LEVEL_ERROR, "cannot load the cluster configuration", "error", err, NULL);
         return -1;
     }
     d->operator_namespace = d->o->ctx.operator_namespace ? d->o->ctx.operator_namespace : d->cfg.namespace;
-    if (policy_files_read_dir(d->o->script_dir, &files, err, sizeof err) != 0 ||
-        (d->policy = policy_load(&files, &d->o->limits, err, sizeof err)) == NULL) {
-        policy_files_free(&files);
-        log_msg(LOG_LEVEL_ERROR, "policy refused", "error", err, NULL);
-        return -1;
-    }
-    policy_files_free(&files);
     struct context_opts co = d->o->ctx;
     co.operator_namespace = d->operator_namespace;
     co.dry_run = 0;
@@ -338,6 +392,10 @@ static int daemon_start(struct daemon *d)
         return -1;
     }
     metrics_declare_all(d->metrics);
+    if (policy_source_start(d, err, sizeof err) != 0) {
+        log_msg(LOG_LEVEL_ERROR, "policy refused", "error", err, NULL);
+        return -1;
+    }
     d->leading = !d->o->leader_elect;
     metrics_gauge_set(d->metrics, "flinkop_leader", NULL, NULL, d->leading);
     if (d->o->leader_elect && election_start(d, err, sizeof err) != 0) {
@@ -377,6 +435,8 @@ static void daemon_free(struct daemon *d)
     metrics_free(d->metrics);
     strmap_free(d->events_sent, event_seen_free);
     policy_free(d->policy);
+    free(d->policy_cm_ns);
+    free(d->policy_cm_name);
     cJSON_Delete(d->ctx);
     kube_config_free(&d->cfg);
 }

@@ -6,8 +6,12 @@
 #include "context.h"
 #include "policy.h"
 
+/* The policy ConfigMap `flinkop install` makes, read by `flinkop run` when no --script-dir is given. */
+#define DAEMON_POLICY_CONFIGMAP "flinkop-policy"
+
 struct daemon_opts {
-    const char *script_dir;
+    const char *script_dir;       /* the policies from a directory, or NULL: from policy_configmap */
+    const char *policy_configmap; /* "NS/NAME"; NULL with script_dir: OPERATOR_NS/flinkop-policy */
     const char *kubeconfig;       /* NULL: $KUBECONFIG, in-cluster, ~/.kube/config */
     const char *context;
     struct context_opts ctx;      /* operator_namespace NULL: the config's namespace */
@@ -15,6 +19,7 @@ struct daemon_opts {
     int probe_port;
     double resync_seconds;
     double kube_qps;
+    int max_prune_percent;        /* a new policy deleting more of what we own is refused; 0 means 20 */
     int leader_elect;             /* campaign for a Lease; only the leader writes */
     const char *lease_name;       /* NULL: "flinkop-leader", in the operator namespace */
     struct policy_limits limits;

@@ -26,7 +26,11 @@ struct daemon {
     struct kube *lease_kube;   /* its own client, so queued work never delays a renewal */
     struct lease *lease;       /* NULL without --leader-elect */
     int leading;               /* may write: always without --leader-elect */
-    struct policy *policy;
+    struct policy *policy;     /* NULL until a policy ConfigMap first loads */
+    char policy_hash[20];      /* short SHA-256 of the running policy's files */
+    char refused_hash[40];     /* the last refusal (hash:guard limit), so a relist does not repeat its Event */
+    char *policy_cm_ns, *policy_cm_name; /* --policy-configmap; NULL with --script-dir */
+    struct informer *policy_informer;    /* watches that one ConfigMap */
     struct metrics *metrics;
     struct probe *probe;
     struct queue *queue;
@@ -48,6 +52,15 @@ const cJSON *daemon_lookup(const struct daemon *d, const char *kind, const char 
 /* Reconciles one queue key ("FlinkDeployment/ns/name", "FlinkSessionJob/ns/name", "Namespace/name"). Starts the
  * writes it needs and calls queue_done (and the retry bookkeeping) when the last one finished. */
 void sync_key(struct daemon *d, const char *key);
+
+/* Posts a Kubernetes Event about obj that no queue key owns (the policy ConfigMap). Best effort. */
+void sync_event(struct daemon *d, const cJSON *obj, const char *type, const char *reason, const char *message);
+
+/* Queues every key the caches know and starts the worker: after a resync tick, a new leader, a new policy. */
+void daemon_requeue_all(struct daemon *d);
+
+/* A policy ConfigMap arrived or changed (policy_reload.c): load, test and check it, and swap it in or refuse it. */
+void policy_reload_offer(struct daemon *d, const cJSON *configmap);
 
 /* Frees a value of d->events_sent. */
 void event_seen_free(void *seen);

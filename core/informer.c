@@ -18,7 +18,7 @@ struct informer {
     struct kube *kube;
     const struct kind_info *kind;
     char *ns;
-    char *selector;
+    char *selector;  /* "&labelSelector=..." or "" */
     struct informer_handler handler;
     void *ud;
     struct cache *cache;
@@ -157,11 +157,9 @@ static void list_done(void *ud, const struct kube_response *resp)
 
 static void list_start(struct informer *inf, const char *cont)
 {
-    char path[512], query[1024], err[256], sel[256] = "";
-    if (inf->selector)
-        snprintf(sel, sizeof sel, "&labelSelector=%s", inf->selector);
+    char path[512], query[1024], err[256];
     kind_path(inf->kind, inf->ns, NULL, path, sizeof path);
-    snprintf(query, sizeof query, "limit=%d%s%s%s", LIST_PAGE, sel, cont ? "&continue=" : "", cont ? cont : "");
+    snprintf(query, sizeof query, "limit=%d%s%s%s", LIST_PAGE, inf->selector, cont ? "&continue=" : "", cont ? cont : "");
     free(inf->rv);
     inf->rv = NULL;
     inf->call = kube_request(inf->kube, "GET", path, query, NULL, NULL, list_done, inf, err, sizeof err);
@@ -222,14 +220,12 @@ static void watch_end(void *ud, int status, const char *err)
 
 static void watch_start(struct informer *inf)
 {
-    char path[512], query[1024], err[256], sel[256] = "";
+    char path[512], query[1024], err[256];
     static const struct kube_watch_callbacks cb = {watch_event, watch_end};
-    if (inf->selector)
-        snprintf(sel, sizeof sel, "&labelSelector=%s", inf->selector);
     kind_path(inf->kind, inf->ns, NULL, path, sizeof path);
     /* A randomised timeout spreads the reconnects of many watches. */
     snprintf(query, sizeof query, "resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=%d%s", inf->rv,
-             300 + rand() % 300, sel);
+             300 + rand() % 300, inf->selector);
     inf->watch_started = ev_now(inf->loop);
     inf->watch_events = 0;
     inf->call = kube_watch_start(inf->kube, path, query, &cb, inf, err, sizeof err);
@@ -240,7 +236,7 @@ static void watch_start(struct informer *inf)
 }
 
 struct informer *informer_new(struct ev_loop *loop, struct kube *kube, const struct kind_info *kind, const char *ns,
-                              const char *label_selector, const struct informer_handler *handler, void *ud)
+                              const char *selector, const struct informer_handler *handler, void *ud)
 {
     struct informer *inf = calloc(1, sizeof *inf);
     if (inf == NULL)
@@ -248,8 +244,11 @@ struct informer *informer_new(struct ev_loop *loop, struct kube *kube, const str
     *inf = (struct informer){.loop = loop, .kube = kube, .kind = kind, .handler = *handler, .ud = ud};
     inf->cache = cache_new();
     inf->ns = ns ? strdup(ns) : NULL;
-    inf->selector = label_selector ? strdup(label_selector) : NULL;
-    if (inf->cache == NULL || (ns && !inf->ns) || (label_selector && !inf->selector)) {
+    /* Kept as the "&..." the list and the watch both append. */
+    size_t sel_len = selector ? strlen(selector) + 2 : 1;
+    if ((inf->selector = malloc(sel_len)) != NULL)
+        snprintf(inf->selector, sel_len, "%s%s", selector ? "&" : "", selector ? selector : "");
+    if (inf->cache == NULL || (ns && !inf->ns) || inf->selector == NULL) {
         informer_free(inf);
         return NULL;
     }

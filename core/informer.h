@@ -22,9 +22,10 @@ struct informer_handler {
     void (*on_restart)(void *ud, const struct kind_info *kind, const char *reason);
 };
 
-/* ns NULL watches every namespace; label_selector may be NULL. handler is copied, ud borrowed. */
+/* ns NULL watches every namespace. selector, a query fragment already escaped ("labelSelector=a%3Db",
+ * "fieldSelector=metadata.name%3Dx"), may be NULL. handler is copied, ud borrowed. */
 struct informer *informer_new(struct ev_loop *loop, struct kube *kube, const struct kind_info *kind, const char *ns,
-                              const char *label_selector, const struct informer_handler *handler, void *ud);
+                              const char *selector, const struct informer_handler *handler, void *ud);
 void informer_start(struct informer *inf);
 /* Cancels its calls and timers and frees the cache. */
 void informer_free(struct informer *inf);

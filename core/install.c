@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon.h"
 #include "object.h"
 #include "render.h"
 #include "version.h"
@@ -140,18 +141,14 @@ static const char *config_key(const char *file_name)
 }
 
 /* ctx.install: what operator() needs to describe the Deployment. */
-static int ctx_add_install(cJSON *ctx, const struct install_opts *o, const struct policy_files *files)
+static int ctx_add_install(cJSON *ctx, const struct install_opts *o)
 {
     char image[128];
     snprintf(image, sizeof image, "flinkop:%s", FLINKOP_VERSION);
     cJSON *install = cJSON_AddObjectToObject(ctx, "install");
-    cJSON *paths = install ? cJSON_AddObjectToObject(install, "policy_files") : NULL;
-    if (paths == NULL || !cJSON_AddStringToObject(install, "image", o->image ? o->image : image) ||
-        !cJSON_AddStringToObject(install, "policy_configmap", INSTALL_POLICY_CONFIGMAP))
+    if (install == NULL || !cJSON_AddStringToObject(install, "image", o->image ? o->image : image) ||
+        !cJSON_AddStringToObject(install, "policy_configmap", DAEMON_POLICY_CONFIGMAP))
         return -1;
-    for (size_t i = 0; i < files->count; i++)
-        if (!cJSON_AddStringToObject(paths, config_key(files->files[i].name), files->files[i].name))
-            return -1;
     return 0;
 }
 
@@ -162,7 +159,7 @@ static cJSON *policy_configmap(const char *ns, const struct policy_files *files,
     cJSON *data = cJSON_AddObjectToObject(cm, "data");
     int ok = meta && data && cJSON_AddStringToObject(cm, "apiVersion", "v1") &&
              cJSON_AddStringToObject(cm, "kind", "ConfigMap") &&
-             cJSON_AddStringToObject(meta, "name", INSTALL_POLICY_CONFIGMAP);
+             cJSON_AddStringToObject(meta, "name", DAEMON_POLICY_CONFIGMAP);
     for (size_t i = 0; ok && i < files->count; i++)
         ok = cJSON_AddStringToObject(data, config_key(files->files[i].name), files->files[i].text) != NULL;
     if (!ok || object_check_and_stamp(cm, ns, 0, "operator", err, errlen) != 0) {
@@ -228,7 +225,7 @@ int install_run(const struct install_opts *o, FILE *out, FILE *diag)
         goto out;
     }
     status = 1;
-    if ((ctx = context_new(&o->ctx, time(NULL))) == NULL || ctx_add_install(ctx, o, &files) != 0) {
+    if ((ctx = context_new(&o->ctx, time(NULL))) == NULL || ctx_add_install(ctx, o) != 0) {
         fprintf(diag, "flinkop: out of memory\n");
         status = 2;
         goto out;

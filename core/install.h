@@ -9,8 +9,6 @@
 #include "context.h"
 #include "policy.h"
 
-#define INSTALL_POLICY_CONFIGMAP "flinkop-policy"
-
 struct install_opts {
     const char *script_dir;   /* the policies to install and to render the install with */
     const char *crd_dir;      /* NULL: SCRIPT_DIR/deploy/crds */

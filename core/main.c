@@ -18,7 +18,7 @@ static const char usage[] =
     "       flinkop check [--script-dir DIR]\n"
     "       flinkop install [--script-dir DIR] [--watch-namespaces a,b] [--operator-namespace NS] [--image IMAGE]\n"
     "                       [--crd-dir DIR]\n"
-    "       flinkop run [--script-dir DIR] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
+    "       flinkop run [--script-dir DIR | --policy-configmap NS/NAME] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
     "                   [--operator-namespace NS] [--probe-address HOST:PORT] [--resync-interval S]\n"
     "                   [--log-level debug|info|warn|error] [--leader-elect [--lease-name NAME]]\n"
     "       flinkop --help | --version\n"
@@ -44,6 +44,11 @@ static const char usage[] =
     "  --resync-interval S      (run) seconds between full resyncs (default 60)\n"
     "  --kube-qps N             (run) API requests per second, client side (default 20)\n"
     "  --log-level LEVEL        (run) debug, info, warn or error (default info)\n"
+    "  --policy-configmap NS/N  (run) read the policies from this ConfigMap and reload them when it changes\n"
+    "                           (default without --script-dir: OPERATOR_NS/flinkop-policy)\n"
+    "  --max-prune-percent N    (run) refuse a new policy that would delete more than N%% of what flinkop\n"
+    "                           owns (default 20; the ConfigMap annotation flinkop.apache.org/max-prune-percent\n"
+    "                           overrides it)\n"
     "  --leader-elect           (run) hold a Lease in the operator namespace; only the leader writes\n"
     "  --lease-name NAME        (run) the Lease's name (default flinkop-leader)\n"
     "\n"
@@ -52,7 +57,7 @@ static const char usage[] =
 enum {
     OPT_SCRIPT_DIR = 256, OPT_WATCH, OPT_OPERATOR_NS, OPT_INSTALL, OPT_DRY_RUN, OPT_MEMORY, OPT_INSTRUCTIONS,
     OPT_KUBECONFIG, OPT_CONTEXT, OPT_PROBE, OPT_RESYNC, OPT_QPS, OPT_LOG_LEVEL, OPT_LEADER_ELECT,
-    OPT_LEASE_NAME, OPT_IMAGE, OPT_CRD_DIR
+    OPT_LEASE_NAME, OPT_IMAGE, OPT_CRD_DIR, OPT_POLICY_CM, OPT_MAX_PRUNE
 };
 
 static const struct option options[] = {
@@ -75,6 +80,8 @@ static const struct option options[] = {
     {"leader-elect", no_argument, NULL, OPT_LEADER_ELECT},
     {"lease-name", required_argument, NULL, OPT_LEASE_NAME},
     {"image", required_argument, NULL, OPT_IMAGE},
+    {"policy-configmap", required_argument, NULL, OPT_POLICY_CM},
+    {"max-prune-percent", required_argument, NULL, OPT_MAX_PRUNE},
     {"crd-dir", required_argument, NULL, OPT_CRD_DIR},
     {NULL, 0, NULL, 0},
 };
@@ -147,7 +154,17 @@ static int cli_parse(struct cli *c, int argc, char **argv)
         case 'V': printf("flinkop %s (policy API v%d)\n", FLINKOP_VERSION, FLINKOP_POLICY_API); return 1;
         case 'f': c->files[c->dry.file_count++] = optarg; break;
         case OPT_DRY_RUN: if (c->command == NULL) c->command = "dry-run"; break;
-        case OPT_SCRIPT_DIR: c->dry.script_dir = optarg; break;
+        case OPT_SCRIPT_DIR: c->dry.script_dir = c->run.script_dir = optarg; break;
+        case OPT_POLICY_CM: c->run.policy_configmap = optarg; break;
+        case OPT_MAX_PRUNE:
+            if (parse_positive(optarg, "--max-prune-percent", &v) != 0)
+                return 2;
+            if (v > 100) {
+                fprintf(stderr, "flinkop: --max-prune-percent \"%s\": expected 1 to 100\n", optarg);
+                return 2;
+            }
+            c->run.max_prune_percent = (int)v;
+            break;
         case OPT_OPERATOR_NS: c->dry.ctx.operator_namespace = optarg; c->run.ctx.operator_namespace = optarg; break;
         case OPT_KUBECONFIG: c->run.kubeconfig = optarg; break;
         case OPT_CONTEXT: c->run.context = optarg; break;
@@ -206,6 +223,10 @@ static int cli_parse(struct cli *c, int argc, char **argv)
         fprintf(stderr, "flinkop: say what to do: --dry-run, check, install or run\n%s", usage);
         return 2;
     }
+    if (c->run.script_dir && c->run.policy_configmap) {
+        fprintf(stderr, "flinkop: --script-dir and --policy-configmap exclude each other\n");
+        return 2;
+    }
     if (strcmp(c->command, "dry-run") == 0 && !c->dry.install && c->dry.file_count == 0) {
         fprintf(stderr, "flinkop: --dry-run needs -f FILE (or --install)\n");
         return 2;
@@ -222,7 +243,6 @@ int main(int argc, char **argv)
     else if (status == 0 && strcmp(c.command, "check") == 0)
         status = check_run(c.dry.script_dir, &c.dry.limits, stdout);
     else if (status == 0 && strcmp(c.command, "run") == 0) {
-        c.run.script_dir = c.dry.script_dir;
         c.run.limits = c.dry.limits;
         c.run.ctx.watch_namespaces = c.dry.ctx.watch_namespaces;
         c.run.ctx.watch_count = c.dry.ctx.watch_count;

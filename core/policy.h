@@ -47,6 +47,10 @@ int policy_files_add(struct policy_files *files, const char *name, const char *t
  * that no two files define the same module. policy_load and policy_files_read_dir call it. Returns 0 or -1. */
 int policy_files_check(const struct policy_files *files, char *err, size_t errlen);
 
+/* A short hex digest (16 characters) of the set's names and texts, whatever their order: which policy runs, for
+ * logs and metrics. out holds at least 17 bytes. */
+void policy_files_hash(const struct policy_files *files, char *out, size_t outlen);
+
 /* The module name of a file name: its base name without ".lua" ("scripts/k8s.lua" → "k8s", *len = 3; not
  * NUL-terminated at len). */
 const char *policy_module_name(const char *file_name, size_t *len);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/evp.h>
+
 /* Policies are code; anything bigger is a mistake (and a ConfigMap could not hold it anyway). */
 #define POLICY_FILE_MAX (1024 * 1024)
 
@@ -240,4 +242,40 @@ int policy_files_read_dir(const char *dir, struct policy_files *out, char *err, 
 fail:
     policy_files_free(out);
     return -1;
+}
+
+/* Names and texts in name order, each name NUL-terminated and each text preceded by its length, so no two
+ * different sets hash alike by moving bytes between files. */
+void policy_files_hash(const struct policy_files *files, char *out, size_t outlen)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    size_t *order = calloc(files->count ? files->count : 1, sizeof *order);
+    int ok = md && order && EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    for (size_t i = 0; i < files->count; i++)
+        order[i] = i;
+    for (size_t i = 1; ok && i < files->count; i++) /* few files: insertion sort by name */
+        for (size_t j = i; j > 0 && strcmp(files->files[order[j - 1]].name, files->files[order[j]].name) > 0; j--) {
+            size_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (size_t i = 0; ok && i < files->count; i++) {
+        const struct policy_file *f = &files->files[order[i]];
+        char len[32];
+        snprintf(len, sizeof len, "%zu:", f->len);
+        ok = EVP_DigestUpdate(md, f->name, strlen(f->name) + 1) && EVP_DigestUpdate(md, len, strlen(len)) &&
+             EVP_DigestUpdate(md, f->text, f->len);
+    }
+    ok = ok && EVP_DigestFinal_ex(md, digest, &n);
+    EVP_MD_CTX_free(md);
+    free(order);
+    if (!ok) {
+        snprintf(out, outlen, "unknown");
+        return;
+    }
+    out[0] = '\0';
+    for (unsigned int i = 0; i < n && 2 * i + 2 < outlen && i < 8; i++)
+        snprintf(out + 2 * i, outlen - 2 * i, "%02x", digest[i]);
 }

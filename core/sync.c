@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "daemon_state.h"
+#include "desired.h"
 #include "diff.h"
 #include "json_text.h"
 #include "kinds.h"
@@ -24,6 +25,7 @@ struct work {
     int pending;
     int failed;
     cJSON *bindings_later; /* RoleBindings held back until the Roles written with them exist; owned */
+    int standalone;        /* not a queue key (an Event about the policy ConfigMap): no queue bookkeeping */
     double requeue_after;
 };
 
@@ -68,13 +70,16 @@ static void step_free(struct step *s)
     free(s);
 }
 
-static int owner_is(const cJSON *obj, const char *owner);
-
 static void count_reconcile(struct daemon *d, const char *key, const char *result);
 
 static void work_finish(struct work *w)
 {
     struct queue *q = w->d->queue;
+    if (w->standalone) {
+        free(w->key);
+        free(w);
+        return;
+    }
     count_reconcile(w->d, w->key, w->failed ? "error" : "ok");
     if (w->failed)
         queue_add_rate_limited(q, w->key, NULL);
@@ -266,26 +271,14 @@ struct prune_walk {
     const cJSON *desired;
 };
 
-static int desired_has(const cJSON *desired, const cJSON *live)
-{
-    const cJSON *o;
-    cJSON_ArrayForEach(o, desired)
-    {
-        if (strcmp(object_kind(o), object_kind(live)) == 0 && strcmp(object_name(o), object_name(live)) == 0 &&
-            strcmp(object_namespace(o) ? object_namespace(o) : "", object_namespace(live) ? object_namespace(live) : "") == 0)
-            return 1;
-    }
-    return 0;
-}
-
 static void prune_one(void *ud, const cJSON *live)
 {
     struct prune_walk *p = ud;
-    if (!owner_is(live, p->w->key))
+    if (!desired_owned_by(live, p->w->key))
         return;
     if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(live, "metadata"), "deletionTimestamp"))
         return;
-    if (!desired_has(p->desired, live))
+    if (!desired_contains(p->desired, live))
         object_delete(p->w, live);
 }
 
@@ -507,152 +500,23 @@ static void event_answered(struct step *s, const struct kube_response *resp)
     cJSON_Delete(ev);
 }
 
-/* {FlinkDeployment: [names], FlinkSessionJob: [names]} of namespace ns, from the caches. */
-struct inventory_walk {
-    const char *ns;
-    cJSON *list;
-};
-
-static void inventory_add(void *ud, const cJSON *obj)
+/* Writes what a rendered key wants: its objects, then its Events and status. */
+static void desired_apply(struct work *w, struct desired *ds)
 {
-    struct inventory_walk *iw = ud;
-    if (object_namespace(obj) && strcmp(object_namespace(obj), iw->ns) == 0)
-        cJSON_AddItemToArray(iw->list, cJSON_CreateString(object_name(obj)));
-}
-
-static cJSON *namespace_inventory(struct daemon *d, const char *ns)
-{
-    cJSON *inv = cJSON_CreateObject();
-    for (size_t i = 0; i < d->informer_count; i++) {
-        const char *kind = informer_kind(d->informers[i])->kind;
-        if (strcmp(kind, "FlinkDeployment") != 0 && strcmp(kind, "FlinkSessionJob") != 0)
-            continue;
-        cJSON *list = cJSON_GetObjectItemCaseSensitive(inv, kind);
-        if (list == NULL)
-            list = cJSON_AddArrayToObject(inv, kind);
-        struct inventory_walk iw = {ns, list};
-        cache_each(informer_cache(d->informers[i]), inventory_add, &iw);
-    }
-    return inv;
-}
-
-static void sync_namespace(struct work *w, const char *name)
-{
-    struct daemon *d = w->d;
-    char err[2048];
-    cJSON *made = NULL;
-    const cJSON *ns = daemon_lookup(d, "Namespace", NULL, name, NULL);
-    if (ns == NULL && d->o->ctx.watch_namespaces == NULL)
-        return; /* gone: its objects went with it */
-    if (ns == NULL) {
-        /* Namespaced scope cannot read Namespace objects; a watched name is all we know. */
-        made = cJSON_CreateObject();
-        cJSON_AddStringToObject(made, "apiVersion", "v1");
-        cJSON_AddStringToObject(made, "kind", "Namespace");
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(made, "metadata"), "name", name);
-        ns = made;
-    }
-    const char *phase = object_string_at(ns, "status.phase");
-    if ((phase && strcmp(phase, "Terminating") == 0) ||
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(ns, "metadata"), "deletionTimestamp")) {
-        cJSON_Delete(made);
-        return; /* never hold up a namespace's deletion */
-    }
-    cJSON *inventory = namespace_inventory(d, name);
-    struct render_result r;
-    if (render_namespace(d->policy, ns, d->ctx, inventory, &r, err, sizeof err) != 0) {
-        log_msg(LOG_LEVEL_ERROR, "policy failed", "key", w->key, "error", err, NULL);
-        metrics_counter_add(d->metrics, "flinkop_policy_errors_total", NULL,
-                            (const char *const[]){"policy", "rbac.lua", NULL}, 1);
-        w->failed = 1;
-    } else {
-        objects_sync(w, r.objects);
-        render_result_free(&r);
-    }
-    cJSON_Delete(inventory);
-    cJSON_Delete(made);
-}
-
-struct observed_walk {
-    const char *owner;
-    cJSON *into;
-};
-
-static int owner_is(const cJSON *obj, const char *owner)
-{
-    const cJSON *ann = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(obj, "metadata"), "annotations");
-    const cJSON *key = cJSON_GetObjectItemCaseSensitive(ann, OBJECT_OWNER_ANNOTATION);
-    return cJSON_IsString(key) && strcmp(key->valuestring, owner) == 0;
-}
-
-static void observed_add(void *ud, const cJSON *obj)
-{
-    struct observed_walk *ow = ud;
-    char key[300];
-    if (!owner_is(obj, ow->owner))
-        return;
-    snprintf(key, sizeof key, "%s/%s", object_kind(obj), object_name(obj));
-    cJSON_AddItemToObject(ow->into, key, cJSON_Duplicate(obj, 1));
-}
-
-/* observed.objects: what we own for this key now, keyed "Kind/name" (docs/policy-api.md). */
-static cJSON *observed_objects(struct daemon *d, const char *owner)
-{
-    cJSON *observed = cJSON_CreateObject();
-    struct observed_walk ow = {owner, cJSON_AddObjectToObject(observed, "objects")};
-    for (size_t i = 0; i < d->informer_count; i++)
-        if (informer_kind(d->informers[i])->ownable)
-            cache_each(informer_cache(d->informers[i]), observed_add, &ow);
-    return observed;
-}
-
-static void sync_resource(struct work *w, const char *kind, const char *ns, const char *name)
-{
-    struct daemon *d = w->d;
-    char err[2048];
-    const cJSON *resource = daemon_lookup(d, kind, ns, name, NULL);
-    if (resource == NULL) {
-        /* Deleted: garbage collection removes what hangs off its owner references; prune the rest. */
-        cJSON *none = cJSON_CreateArray();
-        objects_sync(w, none);
-        cJSON_Delete(none);
-        return;
-    }
-    if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(resource, "metadata"), "deletionTimestamp"))
-        return;
-    cJSON *observed = observed_objects(d, w->key);
-    struct render_result r;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = render_resource(d->policy, resource, observed, d->ctx, &r, err, sizeof err);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    metrics_histogram_observe(d->metrics, "flinkop_policy_evaluation_seconds", NULL, NULL,
-                              (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
-    cJSON_Delete(observed);
-    if (rc == 1)
-        return;
-    if (rc != 0) {
-        log_object(LOG_LEVEL_ERROR, ns, name, "policy failed", "error", err, NULL);
-        metrics_counter_add(d->metrics, "flinkop_policy_errors_total", NULL,
-                            (const char *const[]){"policy", "reconcile.lua", NULL}, 1);
-        w->failed = 1;
-        return;
-    }
-    w->requeue_after = r.requeue_after;
-    /* Collect writes before the status write, which changes the cached resource. */
-    if (r.objects)
-        objects_sync(w, r.objects);
     const cJSON *e;
-    if (cJSON_IsArray(r.events))
-        cJSON_ArrayForEach(e, r.events) event_post(w, resource, e);
-    if (cJSON_IsObject(r.status))
-        status_sync(w, resource, r.status);
-    render_result_free(&r);
+    w->requeue_after = ds->r.requeue_after;
+    /* Collect writes before the status write, which changes the cached resource. */
+    if (ds->r.objects)
+        objects_sync(w, ds->r.objects);
+    if (cJSON_IsArray(ds->r.events))
+        cJSON_ArrayForEach(e, ds->r.events) event_post(w, ds->resource, e);
+    if (cJSON_IsObject(ds->r.status))
+        status_sync(w, ds->resource, ds->r.status);
 }
 
 void sync_key(struct daemon *d, const char *key)
 {
-    char kind[64], ns[256], name[256];
+    char err[2048];
     struct work *w = calloc(1, sizeof *w);
     if (w == NULL || (w->key = strdup(key)) == NULL) {
         free(w);
@@ -663,11 +527,42 @@ void sync_key(struct daemon *d, const char *key)
     w->d = d;
     w->requeue_after = -1;
     w->pending = 1; /* sync_key's own hold, released below */
-    if (sscanf(key, "Namespace/%255[^/]", name) == 1)
-        sync_namespace(w, name);
-    else if (sscanf(key, "%63[^/]/%255[^/]/%255[^/]", kind, ns, name) == 3)
-        sync_resource(w, kind, ns, name);
-    else
-        log_msg(LOG_LEVEL_ERROR, "unknown queue key", "key", key, NULL);
+    struct desired ds;
+    desired_render(d, d->policy, key, &ds, err, sizeof err);
+    if (ds.outcome == DESIRED_PLAN) {
+        desired_apply(w, &ds);
+    } else if (ds.outcome == DESIRED_GONE) {
+        /* Deleted: garbage collection removes what hangs off its owner references; prune the rest. */
+        cJSON *none = cJSON_CreateArray();
+        objects_sync(w, none);
+        cJSON_Delete(none);
+    } else if (ds.outcome == DESIRED_FAILED) {
+        log_msg(LOG_LEVEL_ERROR, "policy failed", "key", key, "error", err, NULL);
+        metrics_counter_add(d->metrics, "flinkop_policy_errors_total", NULL,
+                            (const char *const[]){"policy", ds.policy ? ds.policy : "", NULL}, 1);
+        w->failed = 1;
+    }
+    desired_free(&ds);
+    work_release(w);
+}
+
+void sync_event(struct daemon *d, const cJSON *obj, const char *type, const char *reason, const char *message)
+{
+    char key[600];
+    struct work *w = calloc(1, sizeof *w);
+    cJSON *e = cJSON_CreateObject();
+    snprintf(key, sizeof key, "%s/%s/%s", object_kind(obj), object_namespace(obj) ? object_namespace(obj) : "",
+             object_name(obj));
+    if (w == NULL || e == NULL || (w->key = strdup(key)) == NULL || !cJSON_AddStringToObject(e, "type", type) ||
+        !cJSON_AddStringToObject(e, "reason", reason) || !cJSON_AddStringToObject(e, "message", message)) {
+        free(w);
+        cJSON_Delete(e);
+        return;
+    }
+    w->d = d;
+    w->standalone = 1;
+    w->pending = 1;
+    event_post(w, obj, e);
+    cJSON_Delete(e);
     work_release(w);
 }
