@@ -14,6 +14,7 @@
 #include "kinds.h"
 #include "log.h"
 #include "object.h"
+#include "render.h"
 
 #define DRAIN_LIMIT 10.0 /* seconds SIGTERM waits for in-flight writes */
 
@@ -259,6 +260,10 @@ static int daemon_start(struct daemon *d)
         return -1;
     }
     policy_files_free(&files);
+    if (d->o->rbac_ceiling && render_use_ceiling_file(d->policy, d->o->rbac_ceiling, err, sizeof err) != 0) {
+        log_msg(LOG_LEVEL_ERROR, "rbac ceiling refused", "error", err, NULL);
+        return -1;
+    }
     struct context_opts co = d->o->ctx;
     co.operator_namespace = d->operator_namespace;
     co.dry_run = 0;

@@ -16,6 +16,7 @@ struct daemon_opts {
     double resync_seconds;
     double kube_qps;
     struct policy_limits limits;
+    const char *rbac_ceiling;     /* --rbac-ceiling FILE; NULL: what rbac.operator() grants the operator */
 };
 
 /* Runs until SIGTERM or SIGINT. Returns the exit status: 0 after a clean stop, 2 when it could not start. */

@@ -14,7 +14,7 @@ static const char usage[] =
     "usage: flinkop --dry-run [--script-dir DIR] -f FILE [-f FILE ...] [--watch-namespaces a,b]\n"
     "                         [--operator-namespace NS]\n"
     "       flinkop --dry-run [--script-dir DIR] --install [--watch-namespaces a,b] [--operator-namespace NS]\n"
-    "       flinkop check [--script-dir DIR]\n"
+    "       flinkop check [--script-dir DIR] [--rbac-ceiling FILE]\n"
     "       flinkop run [--script-dir DIR] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
     "                   [--operator-namespace NS] [--probe-address HOST:PORT] [--resync-interval S]\n"
     "                   [--log-level debug|info|warn|error]\n"
@@ -29,6 +29,8 @@ static const char usage[] =
     "  --operator-namespace NS  the namespace the operator runs in (default: default)\n"
     "  --policy-memory MIB      memory cap of a policy's Lua state (default 64)\n"
     "  --policy-instructions N  Lua instructions one policy call may run (default 50000000)\n"
+    "  --rbac-ceiling FILE      the most a policy may grant in a Role: a YAML list of PolicyRules or a ClusterRole\n"
+    "                           (default: what rbac.lua operator() grants the operator)\n"
     "  check                    load the policies and run their `tests` tables\n"
     "  run                      the operator daemon: watch the cluster, apply what the policies want\n"
     "  --kubeconfig FILE        (run) cluster access; default $KUBECONFIG, in-cluster, ~/.kube/config\n"
@@ -44,6 +46,8 @@ enum {
     OPT_SCRIPT_DIR = 256, OPT_WATCH, OPT_OPERATOR_NS, OPT_INSTALL, OPT_DRY_RUN, OPT_MEMORY, OPT_INSTRUCTIONS,
     OPT_KUBECONFIG, OPT_CONTEXT, OPT_PROBE, OPT_RESYNC, OPT_QPS, OPT_LOG_LEVEL
 };
+
+enum { OPT_RBAC_CEILING = 400 };
 
 static const struct option options[] = {
     {"help", no_argument, NULL, 'h'},
@@ -62,6 +66,7 @@ static const struct option options[] = {
     {"resync-interval", required_argument, NULL, OPT_RESYNC},
     {"kube-qps", required_argument, NULL, OPT_QPS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"rbac-ceiling", required_argument, NULL, OPT_RBAC_CEILING},
     {NULL, 0, NULL, 0},
 };
 
@@ -157,6 +162,7 @@ static int cli_parse(struct cli *c, int argc, char **argv)
             log_set_level(level);
             break;
         case OPT_INSTALL: c->dry.install = 1; break;
+        case OPT_RBAC_CEILING: c->dry.rbac_ceiling = optarg; break;
         case OPT_WATCH:
             context_free_namespaces(c->dry.ctx.watch_namespaces, c->dry.ctx.watch_count);
             if (context_split_namespaces(optarg, &c->dry.ctx.watch_namespaces, &c->dry.ctx.watch_count, err,
@@ -200,10 +206,11 @@ int main(int argc, char **argv)
     if (status == 1)
         status = 0;
     else if (status == 0 && strcmp(c.command, "check") == 0)
-        status = check_run(c.dry.script_dir, &c.dry.limits, stdout);
+        status = check_run(c.dry.script_dir, &c.dry.limits, &c.dry.ctx, c.dry.rbac_ceiling, stdout);
     else if (status == 0 && strcmp(c.command, "run") == 0) {
         c.run.script_dir = c.dry.script_dir;
         c.run.limits = c.dry.limits;
+        c.run.rbac_ceiling = c.dry.rbac_ceiling;
         c.run.ctx.watch_namespaces = c.dry.ctx.watch_namespaces;
         c.run.ctx.watch_count = c.dry.ctx.watch_count;
         status = daemon_run(&c.run);
