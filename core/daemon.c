@@ -14,6 +14,7 @@
 #include "kinds.h"
 #include "log.h"
 #include "object.h"
+#include "render.h"
 
 #define DRAIN_LIMIT 10.0 /* seconds SIGTERM waits for in-flight writes */
 
@@ -364,6 +365,8 @@ static int policy_source_start(struct daemon *d, char *err, size_t errlen)
     }
     policy_files_hash(&files, d->policy_hash, sizeof d->policy_hash);
     policy_files_free(&files);
+    if (d->o->rbac_ceiling && render_use_ceiling_file(d->policy, d->o->rbac_ceiling, err, errlen) != 0)
+        return -1;
     metrics_gauge_set(d->metrics, "flinkop_policy_info", NULL, (const char *const[]){"hash", d->policy_hash, NULL}, 1);
     log_msg(LOG_LEVEL_INFO, "policy loaded", "script_dir", d->o->script_dir, "hash", d->policy_hash, NULL);
     return 0;

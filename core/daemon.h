@@ -23,6 +23,7 @@ struct daemon_opts {
     int leader_elect;             /* campaign for a Lease; only the leader writes */
     const char *lease_name;       /* NULL: "flinkop-leader", in the operator namespace */
     struct policy_limits limits;
+    const char *rbac_ceiling;     /* --rbac-ceiling FILE; NULL: what rbac.operator() grants the operator */
 };
 
 /* Runs until SIGTERM or SIGINT. Returns the exit status: 0 after a clean stop, 2 when it could not start. */

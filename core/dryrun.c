@@ -290,6 +290,10 @@ static int dryrun_load(struct dryrun *d)
         fprintf(d->diag, "flinkop: policy refused: %s\n", err);
         return -1;
     }
+    if (d->o->rbac_ceiling && render_use_ceiling_file(d->policy, d->o->rbac_ceiling, err, sizeof err) != 0) {
+        fprintf(d->diag, "flinkop: %s\n", err);
+        return -1;
+    }
     d->streams = calloc(d->o->file_count ? d->o->file_count : 1, sizeof *d->streams);
     if (d->streams == NULL)
         return -1;

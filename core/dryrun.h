@@ -15,6 +15,7 @@ struct dryrun_opts {
     struct context_opts ctx;
     int install; /* print rbac.operator()'s install objects instead of the files' plan */
     struct policy_limits limits;
+    const char *rbac_ceiling; /* --rbac-ceiling FILE; NULL: what rbac.operator() grants the operator */
 };
 
 /* Exit status: 0 the plan was printed to `out`; 1 an input or a policy output was refused (reasons on `diag`,

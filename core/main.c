@@ -15,7 +15,7 @@ static const char usage[] =
     "usage: flinkop --dry-run [--script-dir DIR] -f FILE [-f FILE ...] [--watch-namespaces a,b]\n"
     "                         [--operator-namespace NS]\n"
     "       flinkop --dry-run [--script-dir DIR] --install [--watch-namespaces a,b] [--operator-namespace NS]\n"
-    "       flinkop check [--script-dir DIR]\n"
+    "       flinkop check [--script-dir DIR] [--rbac-ceiling FILE]\n"
     "       flinkop install [--script-dir DIR] [--watch-namespaces a,b] [--operator-namespace NS] [--image IMAGE]\n"
     "                       [--crd-dir DIR]\n"
     "       flinkop run [--script-dir DIR | --policy-configmap NS/NAME] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
@@ -32,6 +32,8 @@ static const char usage[] =
     "  --operator-namespace NS  the namespace the operator runs in (default: default)\n"
     "  --policy-memory MIB      memory cap of a policy's Lua state (default 64)\n"
     "  --policy-instructions N  Lua instructions one policy call may run (default 50000000)\n"
+    "  --rbac-ceiling FILE      the most a policy may grant in a Role: a YAML list of PolicyRules or a ClusterRole\n"
+    "                           (default: what rbac.lua operator() grants the operator)\n"
     "  check                    load the policies and run their `tests` tables\n"
     "  install                  print the whole install (CRDs, namespace, operator RBAC and Deployment, policy\n"
     "                           ConfigMap) for `kubectl apply -f -`\n"
@@ -60,6 +62,8 @@ enum {
     OPT_LEASE_NAME, OPT_IMAGE, OPT_CRD_DIR, OPT_POLICY_CM, OPT_MAX_PRUNE
 };
 
+enum { OPT_RBAC_CEILING = 400 };
+
 static const struct option options[] = {
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -83,6 +87,7 @@ static const struct option options[] = {
     {"policy-configmap", required_argument, NULL, OPT_POLICY_CM},
     {"max-prune-percent", required_argument, NULL, OPT_MAX_PRUNE},
     {"crd-dir", required_argument, NULL, OPT_CRD_DIR},
+    {"rbac-ceiling", required_argument, NULL, OPT_RBAC_CEILING},
     {NULL, 0, NULL, 0},
 };
 
@@ -194,6 +199,7 @@ static int cli_parse(struct cli *c, int argc, char **argv)
             log_set_level(level);
             break;
         case OPT_INSTALL: c->dry.install = 1; break;
+        case OPT_RBAC_CEILING: c->dry.rbac_ceiling = optarg; break;
         case OPT_WATCH:
             context_free_namespaces(c->dry.ctx.watch_namespaces, c->dry.ctx.watch_count);
             if (context_split_namespaces(optarg, &c->dry.ctx.watch_namespaces, &c->dry.ctx.watch_count, err,
@@ -241,9 +247,10 @@ int main(int argc, char **argv)
     if (status == 1)
         status = 0;
     else if (status == 0 && strcmp(c.command, "check") == 0)
-        status = check_run(c.dry.script_dir, &c.dry.limits, stdout);
+        status = check_run(c.dry.script_dir, &c.dry.limits, &c.dry.ctx, c.dry.rbac_ceiling, stdout);
     else if (status == 0 && strcmp(c.command, "run") == 0) {
         c.run.limits = c.dry.limits;
+        c.run.rbac_ceiling = c.dry.rbac_ceiling;
         c.run.ctx.watch_namespaces = c.dry.ctx.watch_namespaces;
         c.run.ctx.watch_count = c.dry.ctx.watch_count;
         status = daemon_run(&c.run);

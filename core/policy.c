@@ -44,12 +44,16 @@ struct policy {
     int hook_step;
     size_t *requiring; /* indexes of the modules being loaded, outermost first: require cycles */
     size_t nrequiring;
+    int tracing; /* policy_locate's call: note where returned tables go (policy_trace_hook) */
+    void *attached;
+    void (*attached_free)(void *);
 };
 
 /* Registry keys (unique addresses): name → module value; the json module table; the "module returned nil" mark. */
 static const char policy_loaded_key = 'l';
 static const char policy_json_key = 'j';
 static const char policy_nil_key = 'n';
+static const char policy_trace_key = 't'; /* policy_locate: weak table, returned table -> "file:line" */
 
 /* The allocator's user data is the policy itself, which is how C functions and hooks find it. */
 static struct policy *policy_of(lua_State *L)
@@ -108,6 +112,38 @@ static void policy_hook(lua_State *L, lua_Debug *ar)
     else
         lua_pushfstring(L, "instruction budget of %I exceeded", (lua_Integer)p->budget);
     lua_error(L);
+}
+
+/* policy_locate's hook: the budget as usual, and for every table a policy function returns, the line that received
+ * it (the caller's current line; the function's own return line when C called it), the last such return winning:
+ * a rule made by a builder is noted where the policy called the builder, then no more once it sits in a list. C
+ * functions are left out: next, ipairs or setmetatable hand back tables that were made elsewhere. */
+static void policy_trace_hook(lua_State *L, lua_Debug *ar)
+{
+    lua_Debug caller;
+    if (ar->event == LUA_HOOKCOUNT) {
+        policy_hook(L, ar);
+        return;
+    }
+    if (ar->event != LUA_HOOKRET || !lua_getinfo(L, "Slr", ar) || ar->what[0] == 'C' || ar->ntransfer == 0)
+        return;
+    const lua_Debug *at = ar;
+    if (lua_getstack(L, 1, &caller) && lua_getinfo(L, "Sl", &caller) && caller.source[0] == '@' &&
+        caller.currentline > 0)
+        at = &caller;
+    else if (ar->source[0] != '@' || ar->currentline <= 0)
+        return;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &policy_trace_key);
+    int trace = lua_gettop(L);
+    for (int i = 0; i < ar->ntransfer && lua_getlocal(L, ar, ar->ftransfer + i); i++) {
+        if (lua_type(L, -1) == LUA_TTABLE && lua_type(L, trace) == LUA_TTABLE) {
+            lua_pushfstring(L, "%s:%d", at->short_src, at->currentline);
+            lua_rawset(L, trace);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_settop(L, trace - 1);
 }
 
 /* Whether `msg` already names a policy location ("x.lua:12"), so the handler need not add one. */
@@ -528,7 +564,10 @@ static int policy_protected(struct policy *p, lua_CFunction body, void *ud, int 
     p->budget_left = p->budget;
     p->mem_refused = 0;
     p->nrequiring = 0;
-    lua_sethook(L, policy_hook, LUA_MASKCOUNT, p->hook_step);
+    if (p->tracing)
+        lua_sethook(L, policy_trace_hook, LUA_MASKCOUNT | LUA_MASKRET, p->hook_step);
+    else
+        lua_sethook(L, policy_hook, LUA_MASKCOUNT, p->hook_step);
     lua_pushcfunction(L, policy_msgh);
     lua_pushcfunction(L, body);
     lua_pushlightuserdata(L, ud);
@@ -690,6 +729,8 @@ void policy_free(struct policy *p)
 {
     if (!p)
         return;
+    if (p->attached_free)
+        p->attached_free(p->attached);
     if (p->L)
         lua_close(p->L);
     policy_files_free(&p->files);
@@ -730,15 +771,20 @@ static void policy_push_fn(lua_State *L, const struct policy_call_ctx *c)
     lua_pop(L, 1);
 }
 
-/* Protected body of policy_call: converts the arguments (raising on memory errors) and calls the function. */
-static int policy_call_body(lua_State *L)
+/* Converts the arguments (raising on memory errors), calls the function and leaves its first result on top. */
+static void policy_call_run(lua_State *L, const struct policy_call_ctx *c)
 {
-    struct policy_call_ctx *c = lua_touserdata(L, 1);
     luaL_checkstack(L, c->nargs + 8, "policy arguments");
     policy_push_fn(L, c);
     for (int i = 0; i < c->nargs; i++)
         lua_json_push(L, c->args[i]);
     lua_call(L, c->nargs, 1);
+}
+
+/* Protected body of policy_call. */
+static int policy_call_body(lua_State *L)
+{
+    policy_call_run(L, lua_touserdata(L, 1));
     return 1;
 }
 
@@ -771,6 +817,94 @@ int policy_call(struct policy *p, const char *module, const char *fn, const cJSO
         return -1;
     }
     return 0;
+}
+
+struct policy_locate_ctx {
+    struct policy_call_ctx call;
+    const char *path;
+    char where[256];
+};
+
+/* Copies the line noted for the table on top, if any, into c->where. */
+static void policy_locate_note(lua_State *L, int trace, struct policy_locate_ctx *c)
+{
+    if (lua_type(L, -1) != LUA_TTABLE)
+        return;
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, trace) == LUA_TSTRING)
+        snprintf(c->where, sizeof c->where, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+}
+
+/* Protected body of policy_locate: the call under the trace hook, then a walk down the path with raw lookups (no
+ * policy code runs), noting the innermost line. Returns the part the path leads to (nil when it leads nowhere). */
+static int policy_locate_body(lua_State *L)
+{
+    struct policy_locate_ctx *c = lua_touserdata(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &policy_trace_key);
+    policy_call_run(L, &c->call);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &policy_trace_key);
+    int trace = lua_gettop(L);
+    lua_pushvalue(L, trace - 1);
+    policy_locate_note(L, trace, c);
+    for (const char *seg = c->path; *seg && lua_type(L, -1) == LUA_TTABLE;) {
+        size_t n = strcspn(seg, ".");
+        char *end;
+        long index = strtol(seg, &end, 10);
+        if (end == seg + n && n > 0)
+            lua_rawgeti(L, -1, index);
+        else {
+            lua_pushlstring(L, seg, n);
+            lua_rawget(L, -2);
+        }
+        lua_remove(L, -2);
+        policy_locate_note(L, trace, c);
+        seg += n + (seg[n] == '.');
+    }
+    return 1;
+}
+
+int policy_locate(struct policy *p, const char *module, const char *fn, const cJSON *const *args, int nargs,
+                  const char *path, const cJSON *expect, char *where, size_t wherelen)
+{
+    struct policy_locate_ctx c = {{module, fn, args, nargs, 0}, path, ""};
+    char why[256];
+    int memory_error, rc = -1;
+    p->tracing = 1;
+    int status = policy_protected(p, policy_locate_body, &c, 1);
+    p->tracing = 0;
+    lua_sethook(p->L, NULL, 0, 0);
+    if (status == LUA_OK && c.where[0] != '\0') {
+        cJSON *found = lua_json_to_cjson(p->L, -1, "located", &memory_error, why, sizeof why);
+        if (expect == NULL || (found && cJSON_Compare(found, expect, 1))) {
+            snprintf(where, wherelen, "%s", c.where);
+            rc = 0;
+        }
+        cJSON_Delete(found);
+    }
+    lua_settop(p->L, 0);
+    lua_pushnil(p->L);
+    lua_rawsetp(p->L, LUA_REGISTRYINDEX, &policy_trace_key);
+    lua_gc(p->L, LUA_GCCOLLECT);
+    return rc;
+}
+
+void policy_attach(struct policy *p, void *data, void (*free_fn)(void *))
+{
+    if (p->attached_free)
+        p->attached_free(p->attached);
+    p->attached = data;
+    p->attached_free = free_fn;
+}
+
+void *policy_attached(const struct policy *p)
+{
+    return p->attached;
 }
 
 static int policy_has_body(lua_State *L)

@@ -72,6 +72,21 @@ void policy_free(struct policy *p);
 int policy_call(struct policy *p, const char *module, const char *fn, const cJSON *const *args, int nargs,
                 cJSON **result, char *err, size_t errlen);
 
+/* Where the policy built part of its answer to module.fn(args), for messages about a refused answer. `path` leads
+ * from the answer to that part: keys and 1-based list indexes joined with dots ("objects.3.rules.2"; "" for the
+ * answer itself). Policies are pure, so this calls the function again, noting for every table a policy function
+ * returns the line that received it (for a rule made by a builder: the line that called the builder), and answers
+ * the innermost table on the path that has such a line. When `expect` is given, the part found must equal it
+ * (else the second answer differs from the first and no line is claimed). Writes "file:line" into where and returns
+ * 0, or -1 when no line is known. */
+int policy_locate(struct policy *p, const char *module, const char *fn, const cJSON *const *args, int nargs,
+                  const char *path, const cJSON *expect, char *where, size_t wherelen);
+
+/* Keeps `data` with the policy until policy_free, which calls free_fn(data); attaching again frees what was there.
+ * render.c keeps the RBAC ceiling of this policy set here, since it belongs to one loaded set. */
+void policy_attach(struct policy *p, void *data, void (*free_fn)(void *));
+void *policy_attached(const struct policy *p);
+
 /* Whether `module.fn` exists and is a function. */
 int policy_has(struct policy *p, const char *module, const char *fn);
 

@@ -12,6 +12,7 @@
 #include "desired.h"
 #include "log.h"
 #include "object.h"
+#include "render.h"
 
 #define MAX_PRUNE_ANNOTATION "flinkop.apache.org/max-prune-percent"
 #define DEFAULT_MAX_PRUNE 20
@@ -220,6 +221,7 @@ void policy_reload_offer(struct daemon *d, const cJSON *cm)
     if (strcmp(hash, d->policy_hash) == 0 || strcmp(decided, d->refused_hash) == 0)
         goto out; /* the same files again (a relist, a label change): decided already */
     if ((next = policy_load(&files, &d->o->limits, err, sizeof err)) == NULL ||
+        (d->o->rbac_ceiling && render_use_ceiling_file(next, d->o->rbac_ceiling, err, sizeof err) != 0) ||
         tests_pass(&files, &d->o->limits, err, sizeof err) != 0 ||
         (d->policy && dry_render(d, next, cm, err, sizeof err) != 0)) {
         refuse(d, cm, hash, err);

@@ -18,9 +18,20 @@ struct render_result {
 
 void render_result_free(struct render_result *r);
 
+struct rbac_ceiling;
+
+/* The RBAC ceiling every Role and RoleBinding of a namespace() or reconcile() answer is held to (docs/policy-api.md,
+ * "The RBAC ceiling"). By default what rbac.operator(ctx) grants the operator, worked out on the first call that
+ * needs it and kept with the policy. render_use_ceiling makes p use `c` instead (p owns it from then on; NULL goes
+ * back to the default); render_use_ceiling_file reads it from a file (rbac_ceiling_load_file) and returns 0, or -1
+ * with the reason in err. */
+void render_use_ceiling(struct policy *p, struct rbac_ceiling *c);
+int render_use_ceiling_file(struct policy *p, const char *path, char *err, size_t errlen);
+
 /* rbac.namespace(ns, ctx) with ctx.flink_resources set to `inventory` ({FlinkDeployment: [...], ...}). The owner
  * key stamped on objects is "Namespace/<name>". Returns 0, or -1 with the reason in err (the policy failed, or
- * its answer was refused: nothing of it may be applied). */
+ * its answer was refused: nothing of it may be applied). A refusal names the policy line that made the refused
+ * part: "rbac.lua:39: namespace(team-a): refused: Role team-a/flink rule 1: ...". */
 int render_namespace(struct policy *p, const cJSON *ns, cJSON *ctx, const cJSON *inventory,
                      struct render_result *out, char *err, size_t errlen);
 

@@ -184,5 +184,45 @@ if grep -i "token" "$log" | grep -qi "bearer\|eyJ"; then
 else
 	ok "no bearer token in the logs"
 fi
+# RBAC guardrails. A copy of the policies whose rbac.lua adds `secrets` to the flink Role, run with a --rbac-ceiling
+# that holds the job rules only: the daemon refuses namespace() with the rule and the policy line, counts it, and
+# the flink Role the first daemon made stays exactly as it was.
+bad=$tmp/bad-policy
+mkdir -p "$bad/scripts" && cp "$repo"/rbac.lua "$repo"/reconcile.lua "$bad/" && cp "$repo"/scripts/*.lua "$bad/scripts/"
+sed -i 's/{ "pods", "configmaps" }, ALL_VERBS/{ "pods", "configmaps", "secrets" }, ALL_VERBS/' "$bad/rbac.lua"
+line=$(grep -n '"secrets" }, ALL_VERBS' "$bad/rbac.lua" | cut -d: -f1)
+printf '%s\n' '- apiGroups: [""]' '  resources: [pods, configmaps]' '  verbs: [get, list, watch, create, update, patch, delete]' \
+	'- apiGroups: [apps]' '  resources: [deployments, deployments/finalizers]' \
+	'  verbs: [get, list, watch, create, update, patch, delete]' >"$tmp/job-ceiling.yaml"
+role_rv=$(k -n "$run-a" get role flink -o jsonpath='{.metadata.resourceVersion}')
+log=$tmp/daemon-guardrails.log
+"$bin" run --kubeconfig "$KUBECONFIG" --script-dir "$bad" --rbac-ceiling "$tmp/job-ceiling.yaml" \
+	--operator-namespace "$run-op" --probe-address "127.0.0.1:0" --resync-interval 2 --log-level debug >"$log" 2>&1 &
+daemon_pid=$!
+refusal="rbac.lua:$line: namespace($run-a): refused: Role $run-a/flink rule 1: verb \\\"get\\\" on \\\"secrets\\\""
+if eventually 10 has_port && port=$(probe_port) && eventually 20 grep -qF -- "$refusal" "$log"; then
+	ok "a Role granting secrets beyond the ceiling is refused with its rule and line (rbac.lua:$line)"
+else
+	not_ok "a Role granting secrets beyond the ceiling is refused with its rule and line" "$(grep -m3 'policy failed' "$log")"
+fi
+errors() { metric | awk '/^flinkop_policy_errors_total\{policy="rbac.lua"\}/ { print $NF }'; }
+counted() { [[ $(errors) -ge 1 ]]; }
+if eventually 10 counted; then
+	ok "the refusal is counted in flinkop_policy_errors_total ($(errors))"
+else
+	not_ok "the refusal is counted in flinkop_policy_errors_total" "$(metric | grep policy_errors)"
+fi
+sleep 4.5 # two resyncs, each refused again
+now_rv=$(k -n "$run-a" get role flink -o jsonpath='{.metadata.resourceVersion}')
+rules=$(k -n "$run-a" get role flink -o jsonpath='{.rules[*].resources}')
+if [[ $now_rv == "$role_rv" && $rules != *secrets* ]]; then
+	ok "the namespace's flink Role is left as it was (resourceVersion $role_rv)"
+else
+	not_ok "the namespace's flink Role is left as it was" "resourceVersion $role_rv -> $now_rv, resources $rules"
+fi
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"
+daemon_pid=
+
 k delete namespace "$run-a" "$run-label" --wait=false >/dev/null 2>&1
 finish
