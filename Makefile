@@ -58,7 +58,7 @@ run:
 
 test:
 	@tools/deps.sh
-	@$(MAKE) --no-print-directory unit policy-tests golden badinput valgrind-test cluster-test
+	@$(MAKE) --no-print-directory unit policy-tests golden badinput example-policies valgrind-test cluster-test
 
 unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(UNIT_BINS)
@@ -72,6 +72,11 @@ golden: $(BUILD)/asan/flinkop
 
 badinput: $(BUILD)/asan/flinkop
 	@tests/bad_input.sh $(BUILD)/asan/flinkop
+
+# The example site policies (examples/policies/), assembled as their README says, checked and previewed.
+.PHONY: example-policies
+example-policies: $(BUILD)/asan/flinkop
+	@tests/example_policies.sh $(BUILD)/asan/flinkop
 
 valgrind-test: $(BUILD)/flinkop
 	@tests/valgrind.sh $(BUILD)/flinkop

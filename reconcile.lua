@@ -91,6 +91,10 @@ local function invalid(resource, problem)
     }
 end
 
+-- invalid(resource, problem) -> the answer for a refused spec: no plan, status.error, a ValidationError
+-- Warning. Exported so a site policy that wraps this one refuses its own rules the same way.
+M.invalid = invalid
+
 local function deferred(resource, c, deployment)
     local prev = previous_status(resource)
     local status = objects.copy(prev or {})
