@@ -22,17 +22,8 @@ finish() {
 	[[ $failed -eq 0 ]]
 	exit
 }
-k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
-# eventually SECONDS CMD...: true as soon as CMD succeeds, false when time runs out.
-eventually() {
-	local until=$((SECONDS + $1))
-	shift
-	while ((SECONDS < until)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.25; done
-	return 1
-}
-metric() { curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null; }
-# API writes so far: every request that is not a read or a watch.
-writes() { metric | awk '/^flinkop_api_requests_total/ && !/verb="(get|list|watch)"/ { n += $NF } END { print n + 0 }'; }
+# shellcheck source=daemon_lib.sh
+. "$repo/tests/daemon_lib.sh"
 label_of() { k get "$1" "$2" -n "$3" -o "jsonpath={.metadata.labels.app\.kubernetes\.io/managed-by}"; }
 
 [[ -n ${KUBECONFIG:-} && -n ${KUBECTL:-} ]] || { not_ok "environment" "run under tests/cluster/with-cluster"; finish; }
