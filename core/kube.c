@@ -1,8 +1,10 @@
 /* The apiserver client (see kube.h): auth headers, rate limiting, retries, and watch-stream decoding.
  *
  * A call moves QUEUED (waiting for a limiter token) -> RUNNING (an http request) -> done, or RUNNING -> WAITING
- * (Retry-After timer) -> QUEUED again. Failures found while starting an attempt are reported from a 0-delay timer
- * so that no callback ever runs before kube_request has returned the handle. */
+ * (Retry-After timer) -> QUEUED again. With a credential plugin, an attempt that finds no valid credential moves to
+ * CREDENTIAL (waiting for the plugin's run) and then RUNNING; a 401 sends it back there once. Failures found while
+ * starting an attempt are reported from a 0-delay timer so that no callback ever runs before kube_request has
+ * returned the handle. */
 #include "kube.h"
 
 #include <ev.h>
@@ -12,7 +14,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "exec_credential.h"
 #include "http.h"
+#include "log.h"
 #include "strutil.h"
 #include "version.h"
 
@@ -23,7 +27,14 @@
 #define KUBE_MAX_RETRY_AFTER_S 60
 #define KUBE_APPLY_PATCH "application/apply-patch+yaml"
 
-enum call_state { CALL_QUEUED, CALL_RUNNING, CALL_WAITING, CALL_FAILING };
+enum call_state { CALL_QUEUED, CALL_RUNNING, CALL_WAITING, CALL_FAILING, CALL_CREDENTIAL };
+
+struct kube_call;
+
+/* A FIFO of calls: the rate limiter's, or the calls waiting for a plugin credential. A call is in one at most. */
+struct call_fifo {
+    struct kube_call *head, *tail;
+};
 
 struct kube_call {
     struct kube *k;
@@ -43,8 +54,10 @@ struct kube_call {
     int end_status;              /* set by an ERROR event or a framing error */
     char *end_msg;
     struct kube_call *prev, *next;   /* every live call */
-    struct kube_call *qnext;         /* limiter FIFO */
-    int queued;
+    struct kube_call *qnext;         /* in `fifo` */
+    struct call_fifo *fifo;          /* the FIFO the call is in, or NULL */
+    unsigned cred_gen;               /* the plugin credential the last attempt carried */
+    int auth_retried;                /* a 401 already sent it back for a fresh credential */
 };
 
 struct kube {
@@ -56,10 +69,13 @@ struct kube {
     double tokens;
     ev_tstamp last;
     ev_timer qtimer;
-    struct kube_call *calls, *qhead, *qtail;
+    struct kube_call *calls;
+    struct call_fifo limiter, cred_wait;
+    struct exec_plugin *exec;        /* NULL unless the user is a credential plugin */
 };
 
 static void call_attempt(struct kube_call *c);
+static int call_unauthorized(struct kube_call *c);
 static void kube_pump(struct kube *k);
 
 /* True when query (a&b=c form) has watch=1 or watch=true. */
@@ -135,29 +151,41 @@ static void kube_count(struct kube *k, const char *verb, int code)
         k->o.on_response(k->o.on_response_ud, verb, code);
 }
 
-static void queue_remove(struct kube_call *c)
+static void fifo_push(struct call_fifo *f, struct kube_call *c)
 {
-    struct kube *k = c->k;
-    if (!c->queued)
+    c->fifo = f;
+    c->qnext = NULL;
+    if (f->tail)
+        f->tail->qnext = c;
+    else
+        f->head = c;
+    f->tail = c;
+}
+
+/* Takes c out of whichever FIFO holds it. */
+static void fifo_remove(struct kube_call *c)
+{
+    struct call_fifo *f = c->fifo;
+    if (!f)
         return;
-    struct kube_call **pp = &k->qhead, *prev = NULL;
+    struct kube_call **pp = &f->head, *prev = NULL;
     while (*pp && *pp != c) {
         prev = *pp;
         pp = &(*pp)->qnext;
     }
     if (*pp)
         *pp = c->qnext;
-    if (k->qtail == c)
-        k->qtail = prev;
+    if (f->tail == c)
+        f->tail = prev;
     c->qnext = NULL;
-    c->queued = 0;
+    c->fifo = NULL;
 }
 
 /* Frees a call that no longer has a running http request; unlinks it from every list first. */
 static void call_free(struct kube_call *c)
 {
     struct kube *k = c->k;
-    queue_remove(c);
+    fifo_remove(c);
     ev_timer_stop(k->loop, &c->timer);
     if (c->prev)
         c->prev->next = c->next;
@@ -208,12 +236,7 @@ static void call_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         call_attempt(c);
         return;
     }
-    c->queued = 1;
-    if (c->k->qtail)
-        c->k->qtail->qnext = c;
-    else
-        c->k->qhead = c;
-    c->k->qtail = c;
+    fifo_push(&c->k->limiter, c);
     kube_pump(c->k);
 }
 
@@ -246,14 +269,14 @@ static void kube_pump(struct kube *k)
     ev_timer_stop(k->loop, &k->qtimer);
     if (k->o.qps > 0)
         kube_refill(k);
-    while (k->qhead && (k->o.qps <= 0 || k->tokens >= 1.0)) {
-        struct kube_call *c = k->qhead;
-        queue_remove(c);
+    while (k->limiter.head && (k->o.qps <= 0 || k->tokens >= 1.0)) {
+        struct kube_call *c = k->limiter.head;
+        fifo_remove(c);
         if (k->o.qps > 0)
             k->tokens -= 1.0;
         call_attempt(c);
     }
-    if (k->qhead) {
+    if (k->limiter.head) {
         ev_timer_set(&k->qtimer, (1.0 - k->tokens) / k->o.qps, 0.);
         ev_timer_start(k->loop, &k->qtimer);
     }
@@ -368,8 +391,10 @@ static void watch_on_done(void *ud, const struct http_response *resp)
         return;
     }
     if (resp->status < 200 || resp->status >= 300) {
-        status_message(resp->body, resp->body_len, m, sizeof m);
         kube_count(c->k, "watch", (int)resp->status);
+        if (resp->status == 401 && call_unauthorized(c))
+            return;
+        status_message(resp->body, resp->body_len, m, sizeof m);
         call_finish(c, (int)resp->status, NULL, 0, m);
         return;
     }
@@ -397,6 +422,8 @@ static void request_on_done(void *ud, const struct http_response *resp)
     c->req = NULL;
     int code = resp->error ? 0 : (int)resp->status;
     kube_count(k, c->verb, code);
+    if (code == 401 && call_unauthorized(c))
+        return;
     if (code && (code == 429 || code >= 500) && resp->retry_after_s >= 0 && c->idempotent &&
         c->attempts < k->o.max_attempts) {
         long s = resp->retry_after_s > KUBE_MAX_RETRY_AFTER_S ? KUBE_MAX_RETRY_AFTER_S : resp->retry_after_s;
@@ -424,24 +451,61 @@ static char *header_line(const char *name, const char *value)
     return h;
 }
 
+/* What one attempt authenticates with: a bearer token (or NULL) and the TLS material. */
+struct attempt_auth {
+    const char *token;
+    struct http_tls tls;
+};
+
+/* Fills *a for c's next attempt. Returns 0; or 1 when c now waits for the credential plugin (the attempt is made
+ * when its run ends); or -1 with why in err. */
+static int call_auth(struct kube_call *c, struct attempt_auth *a, char *err, size_t errlen)
+{
+    struct kube *k = c->k;
+    const struct exec_credential *cred;
+    a->tls = k->tls;
+    if (!k->exec) {
+        a->token = kube_config_token(k->cfg, time(NULL), err, errlen);
+        return !a->token && err[0] ? -1 : 0;
+    }
+    switch (exec_plugin_get(k->exec, &cred, &c->cred_gen, err, errlen)) {
+    case EXEC_PLUGIN_PENDING:
+        c->state = CALL_CREDENTIAL;
+        fifo_push(&k->cred_wait, c);
+        return 1;
+    case EXEC_PLUGIN_FAILED:
+        return -1;
+    case EXEC_PLUGIN_READY:
+        break;
+    }
+    a->token = cred->token;
+    if (cred->cert_pem) {
+        a->tls.cert_file = a->tls.key_file = NULL;
+        a->tls.cert_pem = cred->cert_pem;
+        a->tls.cert_pem_len = cred->cert_pem_len;
+        a->tls.key_pem = cred->key_pem;
+        a->tls.key_pem_len = cred->key_pem_len;
+    }
+    return 0;
+}
+
 /* Starts one HTTP attempt with fresh credentials. The Authorization line is wiped once http has copied it. */
 static void call_attempt(struct kube_call *c)
 {
     struct kube *k = c->k;
-    char err[512];
-    const char *token = kube_config_token(k->cfg, time(NULL), err, sizeof err);
-    if (!token && err[0]) {
-        call_fail_later(c, err);
+    char err[1200] = "";
+    struct attempt_auth a;
+    int wait = call_auth(c, &a, err, sizeof err);
+    if (wait) {
+        if (wait < 0)
+            call_fail_later(c, err);
         return;
     }
-    char *auth = token ? header_line("Authorization", "Bearer") : NULL;
-    if (auth) {
-        size_t n = strlen(auth) + strlen(token) + 2;
-        char *a = malloc(n);
-        if (a)
-            snprintf(a, n, "%s %s", auth, token);
-        free(auth);
-        auth = a;
+    char *auth = NULL;
+    if (a.token) {
+        size_t n = strlen(a.token) + sizeof "Authorization: Bearer ";
+        if ((auth = malloc(n)))
+            snprintf(auth, n, "Authorization: Bearer %s", a.token);
     }
     char *ctype = c->body ? header_line("Content-Type", c->content_type) : NULL;
     const char *headers[5];
@@ -453,7 +517,7 @@ static void call_attempt(struct kube_call *c)
     if (ctype)
         headers[h++] = ctype;
     headers[h] = NULL;
-    if ((token && !auth) || (c->body && !ctype)) {
+    if ((a.token && !auth) || (c->body && !ctype)) {
         free(ctype);
         call_fail_later(c, "out of memory");
         return;
@@ -465,20 +529,58 @@ static void call_attempt(struct kube_call *c)
         .body = c->body,
         .body_len = c->body ? strlen(c->body) : 0,
         .timeout_ms = c->watch ? 0 : k->o.timeout_ms,
-        .tls = &k->tls,
+        .tls = &a.tls,
     };
     struct http_callbacks cb = c->watch ? (struct http_callbacks){watch_on_chunk, watch_on_done}
                                         : (struct http_callbacks){NULL, request_on_done};
     c->attempts++;
     c->state = CALL_RUNNING;
     c->req = http_request_start(k->http, &o, &cb, c, err, sizeof err);
-    if (auth) {
-        memset(auth, 0, strlen(auth));
-        free(auth);
-    }
+    strutil_free_secret(auth);
     free(ctype);
     if (!c->req)
         call_fail_later(c, err);
+}
+
+/* A plugin run ended: the calls that waited for it make their attempt, or fail with the run's message. */
+static void kube_on_credential(void *ud, const struct exec_credential *cred, const char *err)
+{
+    struct kube *k = ud;
+    if (err) {
+        log_msg(LOG_LEVEL_ERROR, "credential plugin failed", "error", err, NULL);
+    } else {
+        char expires[32] = "none";
+        struct tm tm;
+        if (cred->expiry && gmtime_r(&cred->expiry, &tm))
+            strftime(expires, sizeof expires, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        log_msg(LOG_LEVEL_INFO, "credential plugin ran", "plugin", k->cfg->exec->where, "expires", expires,
+                "client_certificate", cred->cert_pem ? "yes" : "no", NULL);
+    }
+    struct call_fifo waiting = k->cred_wait;
+    k->cred_wait.head = k->cred_wait.tail = NULL;
+    for (struct kube_call *c = waiting.head, *next; c; c = next) {
+        next = c->qnext;
+        c->fifo = NULL;
+        c->qnext = NULL;
+        if (err)
+            call_fail_later(c, err);
+        else
+            call_attempt(c);
+    }
+}
+
+/* A 401 to a credential from the plugin: the credential is dropped (once per credential, however many calls saw
+ * the 401) and the call tries once more with the next one. Returns 1 when the call went back to wait for it. */
+static int call_unauthorized(struct kube_call *c)
+{
+    if (!c->k->exec)
+        return 0;
+    exec_plugin_reject(c->k->exec, c->cred_gen);
+    if (c->auth_retried)
+        return 0;
+    c->auth_retried = 1;
+    call_attempt(c);
+    return 1;
 }
 
 /* Builds a call shared by plain requests and watches; NULL with err on bad arguments or no memory. */
@@ -534,12 +636,7 @@ struct kube_call *kube_request(struct kube *k, const char *method, const char *p
     c->idempotent = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "DELETE") == 0 ||
                     (strcmp(method, "PATCH") == 0 && strcmp(content_type, KUBE_APPLY_PATCH) == 0);
     c->state = CALL_QUEUED;
-    c->queued = 1;
-    if (k->qtail)
-        k->qtail->qnext = c;
-    else
-        k->qhead = c;
-    k->qtail = c;
+    fifo_push(&k->limiter, c);
     kube_pump(k);
     return c;
 }
@@ -613,6 +710,14 @@ struct kube *kube_new(struct ev_loop *loop, struct kube_config *cfg, const struc
     k->last = ev_now(loop);
     ev_timer_init(&k->qtimer, kube_on_qtimer, 0., 0.);
     k->qtimer.data = k;
+    if (cfg->exec) {
+        double t = k->o.exec_timeout_ms > 0 ? k->o.exec_timeout_ms / 1000.0 : 0;
+        if (!(k->exec = exec_plugin_new(loop, cfg, t, kube_on_credential, k, err, errlen))) {
+            http_client_free(k->http);
+            free(k);
+            return NULL;
+        }
+    }
     k->tls = (struct http_tls){
         .ca_file = cfg->ca_file,
         .ca_pem = cfg->ca_pem,
@@ -639,6 +744,7 @@ void kube_free(struct kube *k)
         call_free(c);
     }
     ev_timer_stop(k->loop, &k->qtimer);
+    exec_plugin_free(k->exec);
     http_client_free(k->http);
     free(k);
 }

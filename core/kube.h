@@ -2,6 +2,9 @@
  *
  * Every request carries Authorization: Bearer (when the config has a token; a token file is re-read as it
  * rotates), Accept: application/json and User-Agent: flinkop/<version>, and uses the config's TLS material.
+ * With a credential plugin (kubeconfig exec, core/exec_credential.h) the token or client certificate is the
+ * plugin's: requests wait (without failing) while it runs, fail with its message when it fails, and a 401 makes it
+ * run again (once per credential) and the request try once more with the new credential.
  * Requests pass a client-side token-bucket rate limiter (queued on an ev_timer, never blocking); watches bypass
  * it. A 429 or 5xx answer that carries Retry-After is retried after that delay (capped at 60 s, up to
  * max_attempts in all) when the verb is idempotent: GET, HEAD, DELETE, and PATCH with the server-side-apply
@@ -27,6 +30,7 @@ struct kube_opts {
     int burst;           /* bucket size; 0 means 40 */
     int max_attempts;    /* attempts in all for a retryable answer; 0 means 5 */
     long timeout_ms;     /* per attempt of a plain request; 0 means 60000 (watches have none) */
+    long exec_timeout_ms; /* a credential plugin run is killed after this; 0 means 60000 */
     /* Counting hook, called once per HTTP attempt: verb is one of get, list, watch, create, update, patch,
      * delete (kube_verb); code is the HTTP status, or 0 when no complete response arrived. May be NULL. */
     void (*on_response)(void *ud, const char *verb, int code);
@@ -56,7 +60,8 @@ struct kube_watch_callbacks {
 };
 
 /* Makes a client. cfg is borrowed and must outlive the kube (its token cache is updated in place); loop must
- * outlive it too. opts may be NULL for the defaults. Returns NULL with a message in err on failure. */
+ * outlive it too, and be ev_default_loop() when cfg has a credential plugin (it runs as a child process). opts may
+ * be NULL for the defaults. Returns NULL with a message in err on failure. */
 struct kube *kube_new(struct ev_loop *loop, struct kube_config *cfg, const struct kube_opts *opts, char *err,
                       size_t errlen);
 

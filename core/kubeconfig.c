@@ -12,22 +12,13 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
+#include "json_text.h"
+#include "object.h"
 #include "strutil.h"
 #include "yaml_io.h"
 
 #define KUBE_CONFIG_MAX_FILE ((size_t)4 << 20)
 #define KUBE_CONFIG_MAX_TOKEN ((size_t)64 << 10)
-
-/* Overwrites then frees memory that may have held a secret. */
-static void free_secret(char *s)
-{
-    if (!s)
-        return;
-    volatile char *p = s;
-    while (*p)
-        *p++ = '\0';
-    free(s);
-}
 
 /* Reads a whole (small) file into a NUL-terminated buffer the caller frees. */
 static int file_read(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen)
@@ -92,7 +83,7 @@ static char *token_read(const char *path, char *err, size_t errlen)
         t[--n] = '\0';
     if (!n || strpbrk(t, "\r\n")) {
         strutil_errf(err, errlen, "%s: %s", path, n ? "token spans several lines" : "empty token");
-        free_secret(t);
+        strutil_free_secret(t);
         return NULL;
     }
     return t;
@@ -128,9 +119,15 @@ out:
     return rc;
 }
 
-/* A path from the kubeconfig, made relative to the kubeconfig's directory unless absolute. */
+/* A path from the kubeconfig, made relative to the kubeconfig's directory unless absolute; a leading "./" is
+ * dropped, as Go's filepath.Join would, so messages show the path a user expects. */
 static char *path_resolve(const char *dir, const char *p)
 {
+    while (dir && p[0] == '.' && p[1] == '/') {
+        p += 2;
+        while (*p == '/')
+            p++;
+    }
     if (p[0] == '/' || !dir)
         return strutil_dup(p);
     size_t n = strlen(dir) + strlen(p) + 2;
@@ -140,52 +137,62 @@ static char *path_resolve(const char *dir, const char *p)
     return r;
 }
 
-/* Looks up the "name"d entry of a kubeconfig list (clusters, users, contexts) and returns its inner object. */
-static const cJSON *named_find(const cJSON *root, const char *list, const char *name, const char *inner)
+/* One file of a (possibly merged) kubeconfig. */
+struct kc_file {
+    char *path;
+    char *dir;                /* for relative paths inside it */
+    struct yaml_stream s;
+    const cJSON *root;        /* NULL for an empty file */
+};
+
+/* Everything one kubeconfig read needs for messages and relative paths. file and dir are those of the file that
+ * defines the stanza being read. */
+struct kc_read {
+    struct kc_file *files;
+    size_t nfiles;
+    const char *file;
+    const char *dir;
+    struct kube_config *cfg;
+    char *exec_ext;           /* the cluster's exec extension as JSON text, for provideClusterInfo */
+    char *err;
+    size_t errlen;
+};
+
+/* Looks up the "name"d entry of a kubeconfig list (clusters, users, contexts) and returns its inner object. As in
+ * kubectl, the first file that defines the name wins, whole; k->file and k->dir become that file's. */
+static const cJSON *kc_find(struct kc_read *k, const char *list, const char *name, const char *inner)
 {
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, list);
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(it, "name");
-        if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0) {
-            const cJSON *o = cJSON_GetObjectItemCaseSensitive(it, inner);
-            return cJSON_IsObject(o) ? o : NULL;
+    for (size_t i = 0; i < k->nfiles; i++) {
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(k->files[i].root, list);
+        const cJSON *it;
+        cJSON_ArrayForEach(it, arr)
+        {
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(it, "name");
+            if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0) {
+                const cJSON *o = cJSON_GetObjectItemCaseSensitive(it, inner);
+                k->file = k->files[i].path;
+                k->dir = k->files[i].dir;
+                return cJSON_IsObject(o) ? o : NULL;
+            }
         }
     }
     return NULL;
 }
 
-/* Optional string field: 0 with *out NULL when absent, 0 with the borrowed string, -1 when not a string. */
-static int field_str(const cJSON *obj, const char *key, const char **out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    *out = NULL;
-    if (!v || cJSON_IsNull(v))
-        return 0;
-    if (!cJSON_IsString(v))
-        return -1;
-    *out = v->valuestring[0] ? v->valuestring : NULL;
-    return 0;
-}
-
-/* Everything one kubeconfig read needs for messages and relative paths. */
-struct kc_read {
-    const char *file;
-    char *dir;
-    struct kube_config *cfg;
-    char *err;
-    size_t errlen;
-};
-
 /* Reads string field `key` of `obj`; where is the field's owner in messages, e.g. `clusters["c"].cluster`. */
 static int kc_str(struct kc_read *k, const cJSON *obj, const char *where, const char *key, const char **out)
 {
-    if (field_str(obj, key, out)) {
+    if (object_member_string(obj, key, out)) {
         strutil_errf(k->err, k->errlen, "%s: %s.%s: must be a string", k->file, where, key);
         return -1;
     }
     return 0;
+}
+
+static int kc_oom(struct kc_read *k)
+{
+    strutil_errf(k->err, k->errlen, "%s: out of memory", k->file);
+    return -1;
 }
 
 /* One piece of TLS material: `key`-data (base64 PEM) wins over `key` (a path relative to the file). */
@@ -203,10 +210,8 @@ static int kc_pem(struct kc_read *k, const cJSON *obj, const char *where, const 
             return -1;
         }
     } else if (path) {
-        if (!(*file = path_resolve(k->dir, path))) {
-            strutil_errf(k->err, k->errlen, "%s: out of memory", k->file);
-            return -1;
-        }
+        if (!(*file = path_resolve(k->dir, path)))
+            return kc_oom(k);
     }
     return 0;
 }
@@ -221,13 +226,32 @@ static int kc_refuse(struct kc_read *k, const cJSON *obj, const char *where, con
     return -1;
 }
 
-static int kc_cluster(struct kc_read *k, const cJSON *root, const char *name, const char *ctx_where)
+/* The cluster's "client.authentication.k8s.io/exec" extension, kept as JSON text for an exec plugin that asks for
+ * the cluster's details (provideClusterInfo). */
+static int kc_exec_extension(struct kc_read *k, const cJSON *cl)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(cl, "extensions"))
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(it, "name");
+        const cJSON *ext = cJSON_GetObjectItemCaseSensitive(it, "extension");
+        if (cJSON_IsString(n) && strcmp(n->valuestring, "client.authentication.k8s.io/exec") == 0 && ext) {
+            if (!(k->exec_ext = json_print_sorted(ext)))
+                return kc_oom(k);
+            break;
+        }
+    }
+    return 0;
+}
+
+static int kc_cluster(struct kc_read *k, const char *name, const char *ctx_where)
 {
     char where[300];
-    const char *server;
-    const cJSON *cl = named_find(root, "clusters", name, "cluster");
+    const char *server, *ctx_file = k->file;
+    const cJSON *cl = kc_find(k, "clusters", name, "cluster");
     if (!cl) {
-        strutil_errf(k->err, k->errlen, "%s: clusters: no cluster named \"%s\" (from %s.cluster)", k->file, name, ctx_where);
+        strutil_errf(k->err, k->errlen, "%s: clusters: no cluster named \"%s\" (from %s.cluster)", ctx_file, name,
+                     ctx_where);
         return -1;
     }
     snprintf(where, sizeof where, "clusters[\"%s\"].cluster", name);
@@ -248,29 +272,156 @@ static int kc_cluster(struct kc_read *k, const cJSON *root, const char *name, co
         strutil_errf(k->err, k->errlen, "%s: %s.server: \"%s\" is not an http(s):// URL", k->file, where, server);
         return -1;
     }
-    if (!(k->cfg->server = strutil_dup(server))) {
-        strutil_errf(k->err, k->errlen, "%s: out of memory", k->file);
-        return -1;
-    }
+    if (!(k->cfg->server = strutil_dup(server)))
+        return kc_oom(k);
     size_t n = strlen(k->cfg->server);
     while (n > 8 && k->cfg->server[n - 1] == '/')
         k->cfg->server[--n] = '\0';
+    if (kc_exec_extension(k, cl))
+        return -1;
     return kc_pem(k, cl, where, "certificate-authority", &k->cfg->ca_file, &k->cfg->ca_pem, &k->cfg->ca_pem_len);
 }
 
-static int kc_user(struct kc_read *k, const cJSON *root, const char *name, const char *ctx_where)
+/* Room for the items of an optional list and a NULL after them; `what` says what the list must hold. */
+static int kc_list_alloc(struct kc_read *k, const cJSON *arr, const char *where, const char *what, char ***out)
+{
+    int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
+    if (arr && !cJSON_IsNull(arr) && !cJSON_IsArray(arr)) {
+        strutil_errf(k->err, k->errlen, "%s: %s: must be a list of %s", k->file, where, what);
+        return -1;
+    }
+    if (!(*out = calloc((size_t)n + 1, sizeof **out)))
+        return kc_oom(k);
+    return 0;
+}
+
+/* A NULL-terminated copy of a list of strings; where names the list in messages. */
+static int kc_str_list(struct kc_read *k, const cJSON *arr, const char *where, char ***out)
+{
+    if (kc_list_alloc(k, arr, where, "strings", out))
+        return -1;
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (!cJSON_IsString(it)) {
+            strutil_errf(k->err, k->errlen, "%s: %s[%d]: must be a string", k->file, where, i);
+            return -1;
+        }
+        if (!((*out)[i++] = strutil_dup(it->valuestring)))
+            return kc_oom(k);
+    }
+    return 0;
+}
+
+/* exec.env: a list of {name, value}, kept as "NAME=value" lines. */
+static int kc_exec_env(struct kc_read *k, const cJSON *arr, const char *where, char ***out)
+{
+    char w[440];
+    snprintf(w, sizeof w, "%s.env", where);
+    if (kc_list_alloc(k, arr, w, "{name, value}", out))
+        return -1;
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        const char *name, *value;
+        snprintf(w, sizeof w, "%s.env[%d]", where, i);
+        if (kc_str(k, it, w, "name", &name) || kc_str(k, it, w, "value", &value))
+            return -1;
+        if (!name || strchr(name, '=')) {
+            strutil_errf(k->err, k->errlen, "%s: %s.name: %s", k->file, w, name ? "must not hold '='" : "missing");
+            return -1;
+        }
+        size_t len = strlen(name) + (value ? strlen(value) : 0) + 2;
+        if (!((*out)[i] = malloc(len)))
+            return kc_oom(k);
+        snprintf((*out)[i++], len, "%s=%s", name, value ? value : "");
+    }
+    return 0;
+}
+
+/* users[].user.exec, checked as client-go checks it. A daemon has no terminal: interactiveMode Always is refused
+ * here rather than when the plugin first runs. */
+static int kc_exec(struct kc_read *k, const cJSON *ex, const char *user_where)
+{
+    char where[400];
+    const char *api, *cmd, *mode, *hint;
+    snprintf(where, sizeof where, "%s.exec", user_where);
+    if (!cJSON_IsObject(ex)) {
+        strutil_errf(k->err, k->errlen, "%s: %s: must be a mapping", k->file, where);
+        return -1;
+    }
+    if (kc_str(k, ex, where, "apiVersion", &api) || kc_str(k, ex, where, "command", &cmd) ||
+        kc_str(k, ex, where, "interactiveMode", &mode) || kc_str(k, ex, where, "installHint", &hint))
+        return -1;
+    if (!api) {
+        strutil_errf(k->err, k->errlen, "%s: %s.apiVersion: missing", k->file, where);
+        return -1;
+    }
+    int v1 = strcmp(api, "client.authentication.k8s.io/v1") == 0;
+    if (!v1 && strcmp(api, "client.authentication.k8s.io/v1beta1") != 0) {
+        strutil_errf(k->err, k->errlen, "%s: %s.apiVersion: \"%s\" is not client.authentication.k8s.io/v1 or v1beta1",
+                     k->file, where, api);
+        return -1;
+    }
+    if (!cmd) {
+        strutil_errf(k->err, k->errlen, "%s: %s.command: missing", k->file, where);
+        return -1;
+    }
+    if (!mode && v1) {
+        strutil_errf(k->err, k->errlen, "%s: %s.interactiveMode: missing (required by %s: Never or IfAvailable)",
+                     k->file, where, api);
+        return -1;
+    }
+    if (mode && strcmp(mode, "Never") != 0 && strcmp(mode, "IfAvailable") != 0) {
+        strutil_errf(k->err, k->errlen, "%s: %s.interactiveMode: \"%s\" %s", k->file, where, mode,
+                     strcmp(mode, "Always") == 0
+                         ? "is not supported: flinkop runs plugins without a terminal (use Never or IfAvailable)"
+                         : "is not Never, IfAvailable or Always");
+        return -1;
+    }
+    const cJSON *pci = cJSON_GetObjectItemCaseSensitive(ex, "provideClusterInfo");
+    if (pci && !cJSON_IsNull(pci) && !cJSON_IsBool(pci)) {
+        strutil_errf(k->err, k->errlen, "%s: %s.provideClusterInfo: must be true or false", k->file, where);
+        return -1;
+    }
+    struct kube_config_exec *e = calloc(1, sizeof *e);
+    if (!(k->cfg->exec = e))
+        return kc_oom(k);
+    size_t wlen = strlen(k->file) + strlen(where) + 3;
+    if (!(e->where = malloc(wlen)))
+        return kc_oom(k);
+    snprintf(e->where, wlen, "%s: %s", k->file, where);
+    e->provide_cluster_info = cJSON_IsTrue(pci);
+    char argw[420];
+    snprintf(argw, sizeof argw, "%s.args", where);
+    /* As in client-go, a bare name is looked up in $PATH; one with a '/' is a path relative to this file. */
+    if (!(e->api_version = strutil_dup(api)) ||
+        !(e->command = strchr(cmd, '/') ? path_resolve(k->dir, cmd) : strutil_dup(cmd)) ||
+        (hint && !(e->install_hint = strutil_dup(hint))))
+        return kc_oom(k);
+    if (kc_str_list(k, cJSON_GetObjectItemCaseSensitive(ex, "args"), argw, &e->args) ||
+        kc_exec_env(k, cJSON_GetObjectItemCaseSensitive(ex, "env"), where, &e->env))
+        return -1;
+    e->cluster_config = e->provide_cluster_info ? k->exec_ext : NULL;
+    if (e->cluster_config)
+        k->exec_ext = NULL;
+    return 0;
+}
+
+static int kc_user(struct kc_read *k, const char *name, const char *ctx_where)
 {
     char where[300];
-    const char *token, *token_file;
+    const char *token, *token_file, *ctx_file = k->file;
     struct kube_config *c = k->cfg;
-    const cJSON *u = named_find(root, "users", name, "user");
+    const cJSON *u = kc_find(k, "users", name, "user");
     if (!u) {
-        strutil_errf(k->err, k->errlen, "%s: users: no user named \"%s\" (from %s.user)", k->file, name, ctx_where);
+        strutil_errf(k->err, k->errlen, "%s: users: no user named \"%s\" (from %s.user)", ctx_file, name, ctx_where);
         return -1;
     }
     snprintf(where, sizeof where, "users[\"%s\"].user", name);
-    if (kc_refuse(k, u, where, "exec", "exec credential plugins are not supported yet") ||
-        kc_refuse(k, u, where, "auth-provider", "auth-provider plugins are not supported") ||
+    if (kc_refuse(k, u, where, "auth-provider", "auth-provider plugins are not supported") ||
         kc_refuse(k, u, where, "username", "basic authentication is not supported") ||
         kc_refuse(k, u, where, "password", "basic authentication is not supported"))
         return -1;
@@ -285,93 +436,197 @@ static int kc_user(struct kc_read *k, const cJSON *root, const char *name, const
     }
     if (kc_str(k, u, where, "token", &token) || kc_str(k, u, where, "tokenFile", &token_file))
         return -1;
-    /* As in client-go, a token file wins over a fixed token. */
-    if (token_file) {
-        if (!(c->token_file = path_resolve(k->dir, token_file))) {
-            strutil_errf(k->err, k->errlen, "%s: out of memory", k->file);
+    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(u, "exec");
+    if (ex && !cJSON_IsNull(ex)) {
+        /* client-go would silently skip the plugin when the user also has a credential; we say so instead. */
+        if (token || token_file || has_cert) {
+            strutil_errf(k->err, k->errlen, "%s: %s.exec: cannot be combined with %s in the same user", k->file,
+                         where, has_cert ? "a client certificate" : token_file ? "tokenFile" : "token");
             return -1;
         }
+        return kc_exec(k, ex, where);
+    }
+    /* As in client-go, a token file wins over a fixed token. */
+    if (token_file) {
+        if (!(c->token_file = path_resolve(k->dir, token_file)))
+            return kc_oom(k);
     } else if (token && !(c->token = strutil_dup(token))) {
-        strutil_errf(k->err, k->errlen, "%s: out of memory", k->file);
-        return -1;
+        return kc_oom(k);
     }
     return 0;
 }
 
-/* The kubeconfig path to read: explicit, first $KUBECONFIG entry, or ~/.kube/config. Caller frees. */
-static char *kc_path(const char *path, char *err, size_t errlen)
+/* Appends a malloc'd copy of p to a list, unless the list holds it already (kubectl reads a file once). */
+static int paths_add(char ***list, size_t *n, const char *p, size_t len)
 {
-    if (path && *path)
-        return strutil_dup(path);
-    const char *env = getenv("KUBECONFIG");
-    if (env) {
-        while (*env == ':')
-            env++;
-        if (*env) {
-            size_t n = strcspn(env, ":");
-            char *p = malloc(n + 1);
-            if (p) {
-                memcpy(p, env, n);
-                p[n] = '\0';
-            }
-            return p;
+    for (size_t i = 0; i < *n; i++)
+        if (strlen((*list)[i]) == len && strncmp((*list)[i], p, len) == 0)
+            return 0;
+    char **l = realloc(*list, (*n + 2) * sizeof **list);
+    if (!l)
+        return -1;
+    *list = l;
+    if (!(l[*n] = strndup(p, len)))
+        return -1;
+    l[++*n] = NULL;
+    return 0;
+}
+
+/* The kubeconfig files to read, in precedence order: explicit, the entries of $KUBECONFIG, or ~/.kube/config.
+ * *merged is set when they come from $KUBECONFIG (missing files are then skipped). */
+static int kc_paths(const char *path, char ***out, size_t *n, int *merged, char *err, size_t errlen)
+{
+    const char *env = getenv("KUBECONFIG"), *home = getenv("HOME");
+    int rc = 0;
+    *out = NULL;
+    *n = 0;
+    *merged = 0;
+    if (path && *path) {
+        rc = paths_add(out, n, path, strlen(path));
+    } else if (env && *env) {
+        *merged = 1;
+        for (const char *p = env; *p && !rc;) {
+            size_t len = strcspn(p, ":");
+            if (len)
+                rc = paths_add(out, n, p, len);
+            p += len;
+            if (*p == ':')
+                p++;
         }
-    }
-    const char *home = getenv("HOME");
-    if (!home || !*home) {
+        if (!rc && !*n) {
+            strutil_errf(err, errlen, "kubeconfig: $KUBECONFIG names no file");
+            return -1;
+        }
+    } else if (home && *home) {
+        size_t len = strlen(home) + sizeof "/.kube/config";
+        char *p = malloc(len);
+        if (p)
+            snprintf(p, len, "%s/.kube/config", home);
+        rc = p ? paths_add(out, n, p, strlen(p)) : -1;
+        free(p);
+    } else {
         strutil_errf(err, errlen, "kubeconfig: no --kubeconfig, $KUBECONFIG or $HOME to find one");
-        return NULL;
+        return -1;
     }
-    size_t n = strlen(home) + sizeof "/.kube/config";
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/.kube/config", home);
-    return p;
+    if (rc)
+        strutil_errf(err, errlen, "kubeconfig: out of memory");
+    return rc;
+}
+
+static void kc_files_free(struct kc_file *files, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(files[i].path);
+        free(files[i].dir);
+        yaml_stream_free(&files[i].s);
+    }
+    free(files);
+}
+
+/* "a:b:c": the names of the files read, for messages. */
+static char *kc_source(const struct kc_read *k)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < k->nfiles; i++)
+        len += strlen(k->files[i].path) + 1;
+    char *s = malloc(len);
+    if (!s)
+        return NULL;
+    s[0] = '\0';
+    for (size_t i = 0; i < k->nfiles; i++) {
+        if (i)
+            strcat(s, ":");
+        strcat(s, k->files[i].path);
+    }
+    return s;
+}
+
+/* Reads one file into k->files; takes ownership of path. */
+static int kc_file_read(struct kc_read *k, char *path)
+{
+    struct kc_file *f = &k->files[k->nfiles++];
+    const char *slash = strrchr(path, '/');
+    f->path = path;
+    f->dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strutil_dup(".");
+    if (!f->dir) {
+        strutil_errf(k->err, k->errlen, "%s: out of memory", path);
+        return -1;
+    }
+    if (yaml_stream_read_file(path, &f->s, k->err, k->errlen))
+        return -1;
+    /* An empty file is an empty kubeconfig, as in kubectl. */
+    if (f->s.count > 1 || (f->s.count == 1 && !cJSON_IsObject(f->s.docs[0].value))) {
+        strutil_errf(k->err, k->errlen, "%s: not a kubeconfig (want one YAML mapping)", path);
+        return -1;
+    }
+    f->root = f->s.count ? f->s.docs[0].value : NULL;
+    return 0;
+}
+
+/* Reads every file of the list; a missing file of a merged list is skipped, any other problem is an error naming
+ * the file. On success k->files holds at least one file. Takes the paths it keeps (sets them NULL in paths). */
+static int kc_files_read(struct kc_read *k, char **paths, size_t n, int merged)
+{
+    if (!(k->files = calloc(n, sizeof *k->files))) {
+        strutil_errf(k->err, k->errlen, "kubeconfig: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (merged && stat(paths[i], &st) != 0 && errno == ENOENT)
+            continue;
+        char *p = paths[i];
+        paths[i] = NULL;
+        if (kc_file_read(k, p))
+            return -1;
+    }
+    if (k->nfiles)
+        return 0;
+    /* Every file was missing: name them all. */
+    if (!k->err || !k->errlen)
+        return -1;
+    size_t off = (size_t)snprintf(k->err, k->errlen, "kubeconfig: no file of $KUBECONFIG exists:");
+    for (size_t i = 0; i < n && off < k->errlen; i++)
+        off += (size_t)snprintf(k->err + off, k->errlen - off, "%s %s", i ? "," : "", paths[i]);
+    return -1;
+}
+
+/* The first file that sets current-context wins, as in kubectl. */
+static int kc_current_context(struct kc_read *k, const char **out)
+{
+    for (size_t i = 0; i < k->nfiles; i++) {
+        k->file = k->files[i].path;
+        if (kc_str(k, k->files[i].root, "(top level)", "current-context", out))
+            return -1;
+        if (*out)
+            return 0;
+    }
+    strutil_errf(k->err, k->errlen, "%s: current-context: not set (name a context with --context)", k->cfg->source);
+    return -1;
 }
 
 int kube_config_load_file(struct kube_config *out, const char *path, const char *context, char *err,
                           size_t errlen)
 {
-    struct yaml_stream s = {0};
     struct kc_read k = {.cfg = out, .err = err, .errlen = errlen};
-    char ctx_where[300];
+    char ctx_where[300], **paths = NULL;
     const char *ctxname = context, *clname, *uname, *ns;
-    int rc = -1;
+    size_t npaths = 0;
+    int merged, rc = -1;
     memset(out, 0, sizeof *out);
     if (err && errlen)
         err[0] = '\0';
-    char *file = kc_path(path, err, errlen);
-    if (!file) {
-        if (err && errlen && !err[0])
-            strutil_errf(err, errlen, "kubeconfig: out of memory");
-        return -1;
-    }
-    k.file = file;
-    out->source = file;
-    const char *slash = strrchr(file, '/');
-    k.dir = slash ? strndup(file, slash == file ? 1 : (size_t)(slash - file)) : strutil_dup(".");
-    if (!k.dir) {
-        strutil_errf(err, errlen, "%s: out of memory", file);
+    if (kc_paths(path, &paths, &npaths, &merged, err, errlen) || kc_files_read(&k, paths, npaths, merged))
+        goto out;
+    if (!(out->source = kc_source(&k))) {
+        strutil_errf(err, errlen, "kubeconfig: out of memory");
         goto out;
     }
-    if (yaml_stream_read_file(file, &s, err, errlen))
+    if (!ctxname && kc_current_context(&k, &ctxname))
         goto out;
-    if (s.count != 1 || !cJSON_IsObject(s.docs[0].value)) {
-        strutil_errf(err, errlen, "%s: not a kubeconfig (want one YAML mapping)", file);
-        goto out;
-    }
-    const cJSON *root = s.docs[0].value;
-    if (!ctxname) {
-        if (kc_str(&k, root, "(top level)", "current-context", &ctxname))
-            goto out;
-        if (!ctxname) {
-            strutil_errf(err, errlen, "%s: current-context: not set (name a context with --context)", file);
-            goto out;
-        }
-    }
-    const cJSON *ctx = named_find(root, "contexts", ctxname, "context");
+    const cJSON *ctx = kc_find(&k, "contexts", ctxname, "context");
     if (!ctx) {
-        strutil_errf(err, errlen, "%s: contexts: no context named \"%s\"", file, ctxname);
+        strutil_errf(err, errlen, "%s: contexts: no context named \"%s\"", out->source, ctxname);
         goto out;
     }
     snprintf(ctx_where, sizeof ctx_where, "contexts[\"%s\"].context", ctxname);
@@ -379,23 +634,28 @@ int kube_config_load_file(struct kube_config *out, const char *path, const char 
         kc_str(&k, ctx, ctx_where, "namespace", &ns))
         goto out;
     if (!clname) {
-        strutil_errf(err, errlen, "%s: %s.cluster: missing", file, ctx_where);
+        strutil_errf(err, errlen, "%s: %s.cluster: missing", k.file, ctx_where);
         goto out;
     }
     if (!(out->context = strutil_dup(ctxname)) || !(out->namespace = strutil_dup(ns ? ns : "default"))) {
-        strutil_errf(err, errlen, "%s: out of memory", file);
+        kc_oom(&k);
         goto out;
     }
-    if (kc_cluster(&k, root, clname, ctx_where))
+    const char *ctx_file = k.file;
+    if (kc_cluster(&k, clname, ctx_where))
         goto out;
-    if (uname && kc_user(&k, root, uname, ctx_where))
+    k.file = ctx_file;
+    if (uname && kc_user(&k, uname, ctx_where))
         goto out;
     if (out->token_file && !kube_config_token(out, time(NULL), err, errlen))
         goto out;
     rc = 0;
 out:
-    yaml_stream_free(&s);
-    free(k.dir);
+    for (size_t i = 0; i < npaths; i++)
+        free(paths[i]);
+    free(paths);
+    kc_files_free(k.files, k.nfiles);
+    free(k.exec_ext);
     if (rc)
         kube_config_free(out);
     return rc;
@@ -498,7 +758,7 @@ const char *kube_config_token(struct kube_config *cfg, time_t now, char *err, si
         }
         return NULL;
     }
-    free_secret(cfg->token_cached);
+    strutil_free_secret(cfg->token_cached);
     cfg->token_cached = t;
     cfg->token_ino = st.st_ino;
     cfg->token_dev = st.st_dev;
@@ -520,9 +780,24 @@ void kube_config_free(struct kube_config *cfg)
     free(cfg->cert_file);
     free(cfg->cert_pem);
     free(cfg->key_file);
-    free_secret(cfg->key_pem);
-    free_secret(cfg->token);
+    strutil_free_secret(cfg->key_pem);
+    strutil_free_secret(cfg->token);
     free(cfg->token_file);
-    free_secret(cfg->token_cached);
+    strutil_free_secret(cfg->token_cached);
+    if (cfg->exec) {
+        struct kube_config_exec *e = cfg->exec;
+        for (size_t i = 0; e->args && e->args[i]; i++)
+            free(e->args[i]);
+        for (size_t i = 0; e->env && e->env[i]; i++)
+            strutil_free_secret(e->env[i]); /* plugin settings may hold secrets */
+        free(e->args);
+        free(e->env);
+        free(e->where);
+        free(e->api_version);
+        free(e->command);
+        free(e->install_hint);
+        free(e->cluster_config);
+        free(e);
+    }
     memset(cfg, 0, sizeof *cfg);
 }

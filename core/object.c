@@ -39,6 +39,18 @@ const char *object_string_at(const cJSON *obj, const char *path)
     return cJSON_IsString(at) ? at->valuestring : NULL;
 }
 
+int object_member_string(const cJSON *obj, const char *key, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *out = NULL;
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v))
+        return -1;
+    *out = v->valuestring[0] ? v->valuestring : NULL;
+    return 0;
+}
+
 /* The cluster-scoped kinds a Flink operator's policy could plausibly emit; anything else is namespaced. */
 static const char *const cluster_kinds[] = {
     "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PriorityClass",

@@ -20,6 +20,10 @@ const char *object_namespace(const cJSON *obj);
 /* The string at a dotted path of object keys ("spec.serviceAccount"), or NULL. */
 const char *object_string_at(const cJSON *obj, const char *path);
 
+/* An optional string member, as Go's decoding of an `omitempty` string sees it: returns 0 with *out NULL when the
+ * member is absent, null or "", 0 with the borrowed string, or -1 (and *out NULL) when it is of another type. */
+int object_member_string(const cJSON *obj, const char *key, const char **out);
+
 /* Whether Kubernetes keeps objects of this kind outside namespaces (Namespace, ClusterRole, ...). */
 int object_kind_is_cluster_scoped(const char *kind);
 

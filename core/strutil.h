@@ -1,4 +1,4 @@
-/* Two string helpers the API client and the kubeconfig reader share. */
+/* String helpers the API client, the kubeconfig reader and the credential plugin code share. */
 #ifndef FLINKOP_STRUTIL_H
 #define FLINKOP_STRUTIL_H
 
@@ -9,5 +9,8 @@ char *strutil_dup(const char *s);
 
 /* Formats a message into err; a NULL err or zero errlen means the caller wants no message. */
 void strutil_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Overwrites a NUL-terminated string that may hold a secret, then frees it; NULL is fine. */
+void strutil_free_secret(char *s);
 
 #endif

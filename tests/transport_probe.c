@@ -5,6 +5,10 @@
  *                                   an ADDED event for NAME (the script creates it with kubectl)
  *   transport_probe gone NS RV      a watch from a compacted resourceVersion ends with 410
  *   transport_probe whoami NS SA    as a service account with no RBAC: 403 naming the account (token was sent)
+ *   transport_probe burst NS N [S]  N concurrent lists of NS's ConfigMaps, all 200; with S, wait S seconds and
+ *                                   send N more (a credential plugin's credential may expire in between)
+ *   transport_probe refused NS      a list of NS's ConfigMaps fails without an HTTP status (the credential plugin
+ *                                   fails); prints "# error: MESSAGE"; a second list at once fails the same way
  *
  * The config comes from $KUBECONFIG (kube_config_load). Prints TAP-like "ok - name" / "not ok - name # why"
  * lines; exits 0 when all passed. */
@@ -285,10 +289,66 @@ static void probe_whoami(const char *ns, const char *sa)
     free(r.body);
 }
 
+/* N list requests started together; all must answer 200. */
+static void burst_round(const char *ns, int n, const char *name)
+{
+    char path[300], err[600];
+    struct result res[32] = {{0}};
+    int started = 0, all = 0, ok = 0;
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s/configmaps", ns);
+    for (; started < n && started < 32; started++)
+        if (!kube_request(kube, "GET", path, NULL, NULL, NULL, on_done, &res[started], err, sizeof err))
+            break;
+    for (int tries = 0; !all && tries < 600; tries++) {
+        int never = 0;
+        all = 1;
+        for (int i = 0; i < started; i++)
+            all &= res[i].done;
+        if (!all)
+            run_until(&never, 0.05);
+    }
+    for (int i = 0; i < started; i++)
+        ok += res[i].status == 200;
+    check(started == n && ok == n, name, "%d of %d answered 200; first: status %d %s", ok, n, res[0].status,
+          res[0].error);
+    for (int i = 0; i < started; i++)
+        free(res[i].body);
+}
+
+static void probe_burst(const char *ns, int n, double pause)
+{
+    char name[200];
+    snprintf(name, sizeof name, "%d concurrent lists through the credential plugin all answer 200", n);
+    burst_round(ns, n, name);
+    if (pause > 0) {
+        int never = 0;
+        run_until(&never, pause);
+        snprintf(name, sizeof name, "%d more lists after %.0f s all answer 200", n, pause);
+        burst_round(ns, n, name);
+    }
+    printf("# verbs: %s\n", verbs);
+}
+
+static void probe_refused(const char *ns)
+{
+    char path[300];
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s/configmaps", ns);
+    for (int i = 0; i < 2; i++) {
+        struct result r = call("GET", path, NULL, NULL, NULL);
+        check(r.done && r.status == 0 && r.error[0], i ? "a second list fails the same way at once"
+                                                       : "a list fails when the credential plugin fails",
+              "done %d status %d", r.done, r.status);
+        printf("# error: %s\n", r.error);
+        free(r.body);
+    }
+    check(strcmp(verbs, "list=0 list=0") == 0, "both are counted as failed without a response", "verbs \"%s\"",
+          verbs);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s basic|watch|gone|whoami NS [ARG]\n", argv[0]);
+        fprintf(stderr, "usage: %s basic|watch|gone|whoami|burst|refused NS [ARG...]\n", argv[0]);
         return 2;
     }
     struct kube_config cfg;
@@ -314,6 +374,10 @@ int main(int argc, char **argv)
         probe_gone(argv[2], argv[3]);
     } else if (strcmp(argv[1], "whoami") == 0 && argc > 3) {
         probe_whoami(argv[2], argv[3]);
+    } else if (strcmp(argv[1], "burst") == 0 && argc > 3) {
+        probe_burst(argv[2], atoi(argv[3]), argc > 4 ? atof(argv[4]) : 0);
+    } else if (strcmp(argv[1], "refused") == 0) {
+        probe_refused(argv[2]);
     } else {
         check(0, "known subcommand", "%s", argv[1]);
     }

@@ -145,19 +145,106 @@ static void test_kubeconfig_context_flag_picks_another_context_with_relative_pat
     kube_config_free(&c);
 }
 
-static void test_kubeconfig_env_uses_first_file_of_list(void **state)
+/* Writes DIR/sub/name (making sub) and returns its path in a static buffer of the caller's choosing. */
+static void put_in(const char *sub, const char *name, const char *text, char *path, size_t len)
+{
+    char d[400];
+    snprintf(d, sizeof d, "%s/%s", dir, sub);
+    mkdir(d, 0700);
+    snprintf(path, len, "%s/%s", d, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* kube_config_load_file(path, no context) with $KUBECONFIG set to env for the call. */
+static int load_with_env(const char *env, const char *path, struct kube_config *c, char *err, size_t errlen)
+{
+    setenv("KUBECONFIG", env, 1);
+    int rc = kube_config_load_file(c, path, NULL, err, errlen);
+    unsetenv("KUBECONFIG");
+    return rc;
+}
+
+static void test_kubeconfig_env_list_first_context_and_first_definition_win(void **state)
+{
+    (void)state;
+    struct kube_config c;
+    char err[512] = "", one[600], two[600], three[600], env[2000], want[700];
+    /* one: no current-context; defines context main and cluster c (CA relative to one's directory). */
+    put_in("a", "one", "contexts: [{name: main, context: {cluster: c, user: u, namespace: from-one}}]\n"
+                       "clusters: [{name: c, cluster: {server: 'https://one:6443', certificate-authority: ca.crt}}]\n",
+           one, sizeof one);
+    /* two: sets current-context first; its own main, c and (winning) user u with paths relative to two's dir. */
+    put_in("b", "two", "current-context: main\n"
+                       "contexts: [{name: main, context: {cluster: other, user: other}}]\n"
+                       "clusters: [{name: c, cluster: {server: 'https://two:6443'}}]\n"
+                       "users: [{name: u, user: {client-certificate: u.crt, client-key: keys/u.key}}]\n",
+           two, sizeof two);
+    /* three: a later current-context and a later user u lose. */
+    put_in("c", "three", "current-context: other\nusers: [{name: u, user: {token: " TOKEN "}}]\n", three,
+           sizeof three);
+    snprintf(env, sizeof env, "%s:%s:%s", one, two, three);
+    if (load_with_env(env, NULL, &c, err, sizeof err))
+        fail_msg("%s", err);
+    assert_string_equal(c.context, "main");
+    assert_string_equal(c.namespace, "from-one");
+    assert_string_equal(c.server, "https://one:6443");
+    snprintf(want, sizeof want, "%s/a/ca.crt", dir);
+    assert_string_equal(c.ca_file, want);
+    snprintf(want, sizeof want, "%s/b/u.crt", dir);
+    assert_string_equal(c.cert_file, want);
+    snprintf(want, sizeof want, "%s/b/keys/u.key", dir);
+    assert_string_equal(c.key_file, want);
+    assert_null(c.token); /* three's u lost, whole */
+    assert_string_equal(c.source, env);
+    kube_config_free(&c);
+}
+
+static void test_kubeconfig_env_list_skips_missing_files_but_names_them_when_all_are_missing(void **state)
 {
     (void)state;
     struct kube_config c;
     char err[512] = "", env[700];
     const char *path = write_kubeconfig("", "");
-    snprintf(env, sizeof env, ":%s:/nonexistent/second", path);
-    setenv("KUBECONFIG", env, 1);
-    int rc = kube_config_load_file(&c, NULL, NULL, err, sizeof err);
-    unsetenv("KUBECONFIG");
-    assert_int_equal(rc, 0);
+    snprintf(env, sizeof env, ":/nonexistent/first::%s:/nonexistent/second", path);
+    if (load_with_env(env, NULL, &c, err, sizeof err))
+        fail_msg("%s", err);
     assert_string_equal(c.context, "one");
+    assert_string_equal(c.source, path);
     kube_config_free(&c);
+
+    assert_int_equal(load_with_env("/nonexistent/first:/nonexistent/second", NULL, &c, err, sizeof err), -1);
+    assert_string_equal(err, "kubeconfig: no file of $KUBECONFIG exists: /nonexistent/first, /nonexistent/second");
+}
+
+static void test_kubeconfig_explicit_file_is_read_alone(void **state)
+{
+    (void)state;
+    struct kube_config c;
+    char err[512] = "", other[600];
+    const char *path = write_kubeconfig("", "");
+    put_in("x", "other", "current-context: two\n", other, sizeof other);
+    if (load_with_env(other, path, &c, err, sizeof err))
+        fail_msg("%s", err);
+    assert_string_equal(c.context, "one"); /* other's current-context is not merged in */
+    kube_config_free(&c);
+    assert_int_equal(kube_config_load_file(&c, "/nonexistent/explicit", NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/explicit: cannot read"));
+}
+
+static void test_kubeconfig_env_list_stops_at_a_broken_file(void **state)
+{
+    (void)state;
+    struct kube_config c;
+    char err[512] = "", broken[600], env[1400];
+    const char *path = write_kubeconfig("", "");
+    put_in("y", "broken", "users: [unclosed\n", broken, sizeof broken);
+    snprintf(env, sizeof env, "%s:%s", path, broken);
+    assert_int_equal(load_with_env(env, NULL, &c, err, sizeof err), -1);
+    if (!strstr(err, broken))
+        fail_msg("error \"%s\" does not name %s", err, broken);
 }
 
 /* Loads a kubeconfig expected to fail; checks the message names what it must and never holds the token. */
@@ -200,11 +287,100 @@ static void test_kubeconfig_names_file_and_missing_field(void **state)
     assert_refused(path, NULL, "current-context: not set");
 }
 
-static void test_kubeconfig_refuses_exec_plugin_clearly(void **state)
+static void test_kubeconfig_reads_exec_stanza_with_relative_command(void **state)
 {
     (void)state;
-    const char *path = write_kubeconfig("", "    token: " TOKEN "\n    exec: {command: aws, apiVersion: x}\n");
-    assert_refused(path, NULL, "users[\"u1\"].user.exec: exec credential plugins are not supported yet");
+    struct kube_config c;
+    char err[512] = "", want[600];
+    const char *path = put("exec", "current-context: x\n"
+                                   "contexts: [{name: x, context: {cluster: c, user: ci}}]\n"
+                                   "clusters:\n"
+                                   "- name: c\n"
+                                   "  cluster:\n"
+                                   "    server: https://h\n"
+                                   "    extensions:\n"
+                                   "    - {name: other, extension: {a: 1}}\n"
+                                   "    - {name: client.authentication.k8s.io/exec, extension: {audience: x, n: 7}}\n"
+                                   "users:\n"
+                                   "- name: ci\n"
+                                   "  user:\n"
+                                   "    exec:\n"
+                                   "      apiVersion: client.authentication.k8s.io/v1\n"
+                                   "      command: bin/get-token\n"
+                                   "      args: [--cluster, c]\n"
+                                   "      env: [{name: A, value: '1'}, {name: EMPTY}]\n"
+                                   "      interactiveMode: IfAvailable\n"
+                                   "      provideClusterInfo: true\n"
+                                   "      installHint: get it from the wiki\n");
+    if (kube_config_load_file(&c, path, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    assert_non_null(c.exec);
+    assert_null(c.token);
+    snprintf(want, sizeof want, "%s/bin/get-token", dir);
+    assert_string_equal(c.exec->command, want);
+    assert_string_equal(c.exec->api_version, "client.authentication.k8s.io/v1");
+    assert_string_equal(c.exec->args[0], "--cluster");
+    assert_string_equal(c.exec->args[1], "c");
+    assert_null(c.exec->args[2]);
+    assert_string_equal(c.exec->env[0], "A=1");
+    assert_string_equal(c.exec->env[1], "EMPTY=");
+    assert_null(c.exec->env[2]);
+    assert_true(c.exec->provide_cluster_info);
+    assert_string_equal(c.exec->cluster_config, "{\"audience\":\"x\",\"n\":7}");
+    assert_string_equal(c.exec->install_hint, "get it from the wiki");
+    snprintf(want, sizeof want, "%s: users[\"ci\"].user.exec", path);
+    assert_string_equal(c.exec->where, want);
+    kube_config_free(&c);
+
+    /* A bare command is looked up in $PATH when it runs; v1beta1 needs no interactiveMode. */
+    path = put("exec2", "current-context: x\n"
+                        "contexts: [{name: x, context: {cluster: c, user: ci}}]\n"
+                        "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+                        "users: [{name: ci, user: {exec: {apiVersion: client.authentication.k8s.io/v1beta1,"
+                        " command: aws-iam-authenticator}}}]\n");
+    if (kube_config_load_file(&c, path, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    assert_string_equal(c.exec->command, "aws-iam-authenticator");
+    assert_null(c.exec->args[0]);
+    assert_null(c.exec->cluster_config);
+    kube_config_free(&c);
+}
+
+/* A kubeconfig whose user "ci" has `user_body` (flow-style YAML of the user mapping). */
+static const char *user_kubeconfig(const char *user_body)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "current-context: x\n"
+             "contexts: [{name: x, context: {cluster: c, user: ci}}]\n"
+             "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+             "users: [{name: ci, user: %s}]\n",
+             user_body);
+    return put("user", text);
+}
+
+static void test_kubeconfig_refuses_exec_stanzas_client_go_refuses(void **state)
+{
+    (void)state;
+    assert_refused(user_kubeconfig("{exec: {command: x}}"), NULL, "users[\"ci\"].user.exec.apiVersion: missing");
+    assert_refused(user_kubeconfig("{exec: {command: x, apiVersion: client.authentication.k8s.io/v1alpha1}}"), NULL,
+                   "exec.apiVersion: \"client.authentication.k8s.io/v1alpha1\" is not client.authentication.k8s.io/v1");
+    assert_refused(user_kubeconfig("{exec: {apiVersion: client.authentication.k8s.io/v1beta1}}"), NULL,
+                   "exec.command: missing");
+    assert_refused(user_kubeconfig("{exec: {command: x, apiVersion: client.authentication.k8s.io/v1}}"), NULL,
+                   "exec.interactiveMode: missing (required by client.authentication.k8s.io/v1");
+    assert_refused(user_kubeconfig("{exec: {command: x, apiVersion: client.authentication.k8s.io/v1,"
+                                   " interactiveMode: Always}}"),
+                   NULL, "exec.interactiveMode: \"Always\" is not supported: flinkop runs plugins without a terminal");
+    assert_refused(user_kubeconfig("{exec: {command: x, apiVersion: client.authentication.k8s.io/v1beta1,"
+                                   " env: [{value: v}]}}"),
+                   NULL, "exec.env[0].name: missing");
+    assert_refused(user_kubeconfig("{exec: {command: x, apiVersion: client.authentication.k8s.io/v1beta1,"
+                                   " args: [ok, [2]]}}"),
+                   NULL, "exec.args[1]: must be a string");
+    assert_refused(user_kubeconfig("{token: " TOKEN ", exec: {command: x,"
+                                   " apiVersion: client.authentication.k8s.io/v1beta1}}"),
+                   NULL, "users[\"ci\"].user.exec: cannot be combined with token in the same user");
 }
 
 static void test_kubeconfig_errors_never_contain_the_token(void **state)
@@ -316,10 +492,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kubeconfig_reads_inline_data_of_current_context, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kubeconfig_context_flag_picks_another_context_with_relative_paths,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kubeconfig_env_uses_first_file_of_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kubeconfig_env_list_first_context_and_first_definition_win, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_kubeconfig_env_list_skips_missing_files_but_names_them_when_all_are_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kubeconfig_explicit_file_is_read_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kubeconfig_env_list_stops_at_a_broken_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kubeconfig_refuses_insecure_skip_tls_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kubeconfig_names_file_and_missing_field, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kubeconfig_refuses_exec_plugin_clearly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kubeconfig_reads_exec_stanza_with_relative_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kubeconfig_refuses_exec_stanzas_client_go_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kubeconfig_errors_never_contain_the_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_cluster_reads_service_account_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_cluster_names_what_is_missing, setup, teardown),
