@@ -17,6 +17,7 @@
 #include "render.h"
 
 #define DRAIN_LIMIT 10.0 /* seconds SIGTERM waits for in-flight writes */
+#define PLAN_LIMIT 60.0  /* seconds `plan` waits for the caches and the reconciles */
 
 const cJSON *daemon_lookup(const struct daemon *d, const char *kind, const char *ns, const char *name,
                            struct informer **from)
@@ -59,6 +60,8 @@ static void on_change(void *ud, const struct kind_info *kind, const char *type, 
 {
     struct daemon *d = ud;
     const char *ns = object_namespace(obj), *name = object_name(obj);
+    if (d->o->plan)
+        return; /* a plan decides every key exactly once, when the caches are complete */
     if (kind == &policy_kind) {
         if (strcmp(type, "DELETED") == 0)
             log_object(LOG_LEVEL_WARN, ns, name, "policy ConfigMap deleted; the running policy stays", NULL);
@@ -214,6 +217,26 @@ static char *metrics_text(void *data)
     struct daemon *d = data;
     metrics_gauge_set(d->metrics, "flinkop_queue_depth", NULL, NULL, (double)queue_len(d->queue));
     return metrics_render(d->metrics);
+}
+
+/* `plan`: once the caches are filled, queue every key once; when the last reconcile has answered, stop. */
+static void plan_check(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct daemon *d = w->data;
+    if (d->stopping) {
+        plan_error(d->o->plan, "interrupted");
+        ev_break(loop, EVBREAK_ALL);
+    } else if (ev_now(loop) - d->stop_started > PLAN_LIMIT) {
+        log_msg(LOG_LEVEL_ERROR, "plan: the cluster did not answer in time", NULL);
+        plan_error(d->o->plan, "timeout");
+        ev_break(loop, EVBREAK_ALL);
+    } else if (!d->planned && informers_synced(d)) {
+        d->planned = 1;
+        daemon_requeue_all(d);
+    } else if (d->planned && queue_len(d->queue) == 0 && queue_in_flight(d->queue) == 0) {
+        ev_break(loop, EVBREAK_ALL);
+    }
 }
 
 static void lease_released(void *ud)
@@ -407,7 +430,7 @@ static int daemon_start(struct daemon *d)
     }
     struct probe_opts po = {.host = d->o->probe_host, .port = d->o->probe_port, .ready = ready_check,
                             .metrics = metrics_text, .data = d};
-    if ((d->probe = probe_start(d->loop, &po, err, sizeof err)) == NULL) {
+    if (!d->o->plan && (d->probe = probe_start(d->loop, &po, err, sizeof err)) == NULL) {
         log_msg(LOG_LEVEL_ERROR, "cannot start the probe server", "error", err, NULL);
         return -1;
     }
@@ -418,7 +441,7 @@ static int daemon_start(struct daemon *d)
     for (size_t i = 0; i < d->informer_count; i++)
         informer_start(d->informers[i]);
     char port[16];
-    snprintf(port, sizeof port, "%d", probe_port(d->probe));
+    snprintf(port, sizeof port, "%d", d->probe ? probe_port(d->probe) : 0);
     log_msg(LOG_LEVEL_INFO, "started", "server", d->cfg.server, "config", d->cfg.source, "operator_namespace",
             d->operator_namespace, "scope", d->o->ctx.watch_namespaces ? "namespaced" : "cluster", "probe_port",
             port, "leader_elect", d->o->leader_elect ? "true" : "false", NULL);
@@ -462,7 +485,14 @@ int daemon_run(const struct daemon_opts *o)
     if (daemon_start(&d) == 0) {
         ev_signal_start(d.loop, &d.sigterm);
         ev_signal_start(d.loop, &d.sigint);
-        ev_timer_start(d.loop, &d.resync);
+        if (o->plan) {
+            d.stop_started = ev_now(d.loop);
+            ev_timer_init(&d.drain, plan_check, 0.05, 0.05);
+            d.drain.data = &d;
+            ev_timer_start(d.loop, &d.drain);
+        } else {
+            ev_timer_start(d.loop, &d.resync);
+        }
         ev_run(d.loop, 0);
         ev_signal_stop(d.loop, &d.sigterm);
         ev_signal_stop(d.loop, &d.sigint);

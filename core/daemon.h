@@ -4,6 +4,7 @@
 #define FLINKOP_DAEMON_H
 
 #include "context.h"
+#include "plan.h"
 #include "policy.h"
 
 /* The policy ConfigMap `flinkop install` makes, read by `flinkop run` when no --script-dir is given. */
@@ -24,6 +25,7 @@ struct daemon_opts {
     const char *lease_name;       /* NULL: "flinkop-leader", in the operator namespace */
     struct policy_limits limits;
     const char *rbac_ceiling;     /* --rbac-ceiling FILE; NULL: what rbac.operator() grants the operator */
+    struct plan *plan;            /* `flinkop plan`: collect the writes here instead of making them, then stop */
 };
 
 /* Runs until SIGTERM or SIGINT. Returns the exit status: 0 after a clean stop, 2 when it could not start. */

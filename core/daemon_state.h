@@ -43,6 +43,7 @@ struct daemon {
     ev_signal sigterm, sigint;
     ev_tstamp stop_started;
     int stopping, releasing;
+    int planned;               /* `plan`: every key has been queued */
 };
 
 /* The cached object kind/ns/name from whichever informer holds it, or NULL. Sets *from to that informer. */

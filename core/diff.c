@@ -60,48 +60,73 @@ static int scalar_equal(const cJSON *desired, const cJSON *live, const char *par
     return 0;
 }
 
-/* Walks desired; on the first difference leaves its path in buf (when given) and returns 1. */
-static int differs(const cJSON *desired, const cJSON *live, char *buf, size_t buflen, size_t at,
-                   const char *parent_key)
+struct walk {
+    char *buf;
+    size_t buflen;
+    diff_report_fn report; /* NULL: stop at the first difference, its path left in buf */
+    void *ud;
+};
+
+static int difference(struct walk *w, const cJSON *desired, const cJSON *live)
 {
+    if (w->report)
+        w->report(w->ud, w->buf, desired, live);
+    return 1;
+}
+
+/* Walks desired; counts the differences (just the first, leaving its path in buf, without a report function). */
+static int differs(struct walk *w, const cJSON *desired, const cJSON *live, size_t at, const char *parent_key)
+{
+    int n = 0;
     if (cJSON_IsObject(desired)) {
         if (!cJSON_IsObject(live))
-            return 1;
+            return difference(w, desired, live);
         for (const cJSON *d = desired->child; d; d = d->next) {
-            path_key(buf, buflen, at, d->string);
-            size_t len = buf ? strlen(buf) : 0;
-            if (differs(d, cJSON_GetObjectItemCaseSensitive(live, d->string), buf, buflen, len, desired->string))
-                return 1;
-            if (buf && at < buflen)
-                buf[at] = '\0';
+            path_key(w->buf, w->buflen, at, d->string);
+            size_t len = w->buf ? strlen(w->buf) : 0;
+            n += differs(w, d, cJSON_GetObjectItemCaseSensitive(live, d->string), len, desired->string);
+            if (n && !w->report)
+                return n;
+            if (w->buf && at < w->buflen)
+                w->buf[at] = '\0';
         }
-        return 0;
+        return n;
     }
     if (cJSON_IsArray(desired)) {
         if (!cJSON_IsArray(live) || cJSON_GetArraySize(desired) != cJSON_GetArraySize(live))
-            return 1;
+            return difference(w, desired, live);
         int i = 0;
         for (const cJSON *d = desired->child, *l = live->child; d && l; d = d->next, l = l->next, i++) {
-            path_index(buf, buflen, at, i);
-            size_t len = buf ? strlen(buf) : 0;
-            if (differs(d, l, buf, buflen, len, NULL))
-                return 1;
-            if (buf && at < buflen)
-                buf[at] = '\0';
+            path_index(w->buf, w->buflen, at, i);
+            size_t len = w->buf ? strlen(w->buf) : 0;
+            n += differs(w, d, l, len, NULL);
+            if (n && !w->report)
+                return n;
+            if (w->buf && at < w->buflen)
+                w->buf[at] = '\0';
         }
-        return 0;
+        return n;
     }
-    return live == NULL || !scalar_equal(desired, live, parent_key);
+    return live == NULL || !scalar_equal(desired, live, parent_key) ? difference(w, desired, live) : 0;
 }
 
 int diff_satisfied(const cJSON *desired, const cJSON *live)
 {
-    return !differs(desired, live, NULL, 0, 0, NULL);
+    struct walk w = {0};
+    return !differs(&w, desired, live, 0, NULL);
 }
 
 int diff_first(const cJSON *desired, const cJSON *live, char *buf, size_t buflen)
 {
+    struct walk w = {buf, buflen, NULL, NULL};
     if (buflen)
         buf[0] = '\0';
-    return differs(desired, live, buf, buflen, 0, NULL);
+    return differs(&w, desired, live, 0, NULL);
+}
+
+int diff_each(const cJSON *desired, const cJSON *live, diff_report_fn report, void *ud)
+{
+    char path[1024] = "";
+    struct walk w = {path, sizeof path, report, ud};
+    return differs(&w, desired, live, 0, NULL);
 }

@@ -14,4 +14,9 @@ int diff_satisfied(const cJSON *desired, const cJSON *live);
  * "spec.template.spec.containers[0].image") into buf. Returns 1 when there is a difference, 0 when satisfied. */
 int diff_first(const cJSON *desired, const cJSON *live, char *buf, size_t buflen);
 
+/* Calls report for every field where live differs from desired, with its path and both values (live NULL when it
+ * lacks the field; an array of another length is one difference at the array's path). Returns how many. */
+typedef void (*diff_report_fn)(void *ud, const char *path, const cJSON *desired, const cJSON *live);
+int diff_each(const cJSON *desired, const cJSON *live, diff_report_fn report, void *ud);
+
 #endif

@@ -18,6 +18,8 @@ static const char usage[] =
     "       flinkop check [--script-dir DIR] [--rbac-ceiling FILE]\n"
     "       flinkop install [--script-dir DIR] [--watch-namespaces a,b] [--operator-namespace NS] [--image IMAGE]\n"
     "                       [--crd-dir DIR]\n"
+    "       flinkop plan [--script-dir DIR] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
+    "                    [--operator-namespace NS]\n"
     "       flinkop run [--script-dir DIR | --policy-configmap NS/NAME] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
     "                   [--operator-namespace NS] [--probe-address HOST:PORT] [--resync-interval S]\n"
     "                   [--log-level debug|info|warn|error] [--leader-elect [--lease-name NAME]]\n"
@@ -39,6 +41,8 @@ static const char usage[] =
     "                           ConfigMap) for `kubectl apply -f -`\n"
     "  --image IMAGE            (install) the operator's container image (default flinkop:VERSION)\n"
     "  --crd-dir DIR            (install) the CRD files to include (default SCRIPT_DIR/deploy/crds)\n"
+    "  plan                     read-only: what the policies in DIR would create, change (field by field) and\n"
+    "                           delete in the live cluster; exit 0 no change, 1 changes, 2 errors\n"
     "  run                      the operator daemon: watch the cluster, apply what the policies want\n"
     "  --kubeconfig FILE        (run) cluster access; default $KUBECONFIG, in-cluster, ~/.kube/config\n"
     "  --context NAME           (run) kubeconfig context; default its current-context\n"
@@ -96,6 +100,7 @@ struct cli {
     struct dryrun_opts dry;
     struct daemon_opts run;
     struct install_opts install;
+    int log_level_set;
     const char **files;
 };
 
@@ -137,7 +142,7 @@ static int cli_parse(struct cli *c, int argc, char **argv)
     long long v;
     int opt;
     if (argc > 1 && (strcmp(argv[1], "check") == 0 || strcmp(argv[1], "run") == 0 ||
-                     strcmp(argv[1], "install") == 0)) {
+                     strcmp(argv[1], "install") == 0 || strcmp(argv[1], "plan") == 0)) {
         c->command = argv[1];
         argc--;
         argv++;
@@ -197,6 +202,7 @@ static int cli_parse(struct cli *c, int argc, char **argv)
                 return 2;
             }
             log_set_level(level);
+            c->log_level_set = 1;
             break;
         case OPT_INSTALL: c->dry.install = 1; break;
         case OPT_RBAC_CEILING: c->dry.rbac_ceiling = optarg; break;
@@ -240,6 +246,27 @@ static int cli_parse(struct cli *c, int argc, char **argv)
     return 0;
 }
 
+/* `plan`: the daemon with its writes collected instead of made, then the collection printed. */
+static int plan_run(struct cli *c)
+{
+    struct plan *plan = plan_new();
+    if (plan == NULL)
+        return 2;
+    c->run.script_dir = c->dry.script_dir;
+    c->run.plan = plan;
+    c->run.limits = c->dry.limits;
+    c->run.rbac_ceiling = c->dry.rbac_ceiling;
+    c->run.ctx.watch_namespaces = c->dry.ctx.watch_namespaces;
+    c->run.ctx.watch_count = c->dry.ctx.watch_count;
+    if (!c->log_level_set)
+        log_set_level(LOG_LEVEL_WARN); /* stderr carries problems only; the plan goes to stdout */
+    int status = daemon_run(&c->run);
+    if (status == 0)
+        status = plan_print(plan, stdout);
+    plan_free(plan);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     struct cli c = {0};
@@ -254,6 +281,8 @@ int main(int argc, char **argv)
         c.run.ctx.watch_namespaces = c.dry.ctx.watch_namespaces;
         c.run.ctx.watch_count = c.dry.ctx.watch_count;
         status = daemon_run(&c.run);
+    } else if (status == 0 && strcmp(c.command, "plan") == 0) {
+        status = plan_run(&c);
     } else if (status == 0 && strcmp(c.command, "install") == 0) {
         c.install.script_dir = c.dry.script_dir;
         c.install.limits = c.dry.limits;

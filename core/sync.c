@@ -13,6 +13,7 @@
 #include "kinds.h"
 #include "log.h"
 #include "object.h"
+#include "plan.h"
 #include "render.h"
 
 #define APPLY_QUERY "fieldManager=flinkop&force=true"
@@ -81,7 +82,9 @@ static void work_finish(struct work *w)
         return;
     }
     count_reconcile(w->d, w->key, w->failed ? "error" : "ok");
-    if (w->failed)
+    if (w->failed && w->d->o->plan) /* a plan reports a failure; it does not retry */
+        plan_error(w->d->o->plan, w->key);
+    else if (w->failed)
         queue_add_rate_limited(q, w->key, NULL);
     else
         queue_forget(q, w->key);
@@ -158,9 +161,14 @@ static struct step *step_new(struct work *w, enum step_action action)
     return s;
 }
 
-static void object_apply(struct work *w, const cJSON *obj, struct informer *inf)
+/* Applies obj; live is what the cluster holds now (NULL: nothing), for `plan`'s diff. */
+static void object_apply(struct work *w, const cJSON *obj, struct informer *inf, const cJSON *live)
 {
     char path[512];
+    if (w->d->o->plan) {
+        w->failed |= plan_add(w->d->o->plan, live ? PLAN_UPDATE : PLAN_CREATE, obj, live) != 0;
+        return;
+    }
     const struct kind_info *k = kind_lookup(object_kind(obj));
     struct step *s = step_new(w, STEP_APPLY);
     char *body = json_print_sorted(obj);
@@ -200,6 +208,10 @@ static void object_delete(struct work *w, const cJSON *live)
     char path[512], body[256];
     const struct kind_info *k = kind_lookup(object_kind(live));
     const char *uid = object_string_at(live, "metadata.uid");
+    if (w->d->o->plan) {
+        w->failed |= plan_add(w->d->o->plan, PLAN_DELETE, NULL, live) != 0;
+        return;
+    }
     struct step *s = step_new(w, STEP_DELETE);
     if (s == NULL || kind_path(k, object_namespace(live), object_name(live), path, sizeof path)) {
         free(s);
@@ -224,7 +236,9 @@ static void probe_found(struct step *s, const struct kube_response *resp)
     const cJSON *mine = cJSON_GetObjectItemCaseSensitive(labels, OBJECT_MANAGED_BY_LABEL);
     if (cJSON_IsString(mine) && strcmp(mine->valuestring, OBJECT_MANAGED_BY_VALUE) == 0) {
         if (!diff_satisfied(s->desired, live))
-            object_apply(w, s->desired, s->inf);
+            object_apply(w, s->desired, s->inf, live);
+    } else if (w->d->o->plan) {
+        w->failed |= plan_add(w->d->o->plan, PLAN_CONFLICT, s->desired, live) != 0;
     } else {
         /* Not ours: never modify it. The user sees why their object stays as it is. */
         log_object(LOG_LEVEL_WARN, object_namespace(s->desired), object_name(s->desired),
@@ -242,7 +256,7 @@ static void step_done(void *ud, const struct kube_response *resp)
     struct work *w = s->w;
     int ok = resp->status >= 200 && resp->status < 300;
     if (s->action == STEP_PROBE && resp->status == 404) {
-        object_apply(w, s->desired, s->inf);
+        object_apply(w, s->desired, s->inf, NULL);
     } else if (s->action == STEP_PROBE && resp->status == 200) {
         probe_found(s, resp);
     } else if (s->action == STEP_EVENT) {
@@ -336,7 +350,7 @@ static void objects_write(struct work *w, const cJSON *desired, int hold_binding
         } else if (diff_first(o, live, field, sizeof field)) {
             log_object(LOG_LEVEL_DEBUG, object_namespace(o), object_name(o), "differs", "kind", k->kind, "field",
                        field, NULL);
-            object_apply(w, o, inf);
+            object_apply(w, o, inf, live);
             roles_written |= is_role(o);
         }
     }
@@ -371,6 +385,8 @@ static void nulls_strip(cJSON *v)
 static void status_sync(struct work *w, const cJSON *resource, cJSON *status)
 {
     char path[512];
+    if (w->d->o->plan)
+        return; /* the operator's report, rewritten each pass: not part of a plan */
     nulls_strip(status);
     const cJSON *live = cJSON_GetObjectItemCaseSensitive(resource, "status");
     if (live && diff_satisfied(status, live))
@@ -442,7 +458,7 @@ static void event_post(struct work *w, const cJSON *resource, const cJSON *e)
     char dedupe[1024], path[512], stamp[32], body[128];
     const char *type = object_string_at(e, "type"), *reason = object_string_at(e, "reason");
     const char *message = object_string_at(e, "message"), *uid = object_string_at(resource, "metadata.uid");
-    if (!type || !reason || !message)
+    if (!type || !reason || !message || w->d->o->plan)
         return;
     snprintf(dedupe, sizeof dedupe, "%s|%s|%s|%s|%s", w->key, uid ? uid : "", type, reason, message);
     struct event_seen *seen = strmap_get(w->d->events_sent, dedupe);

@@ -22,3 +22,15 @@ writes_at() {
 
 # probe_port_in LOG: the probe port a daemon logged when it started (it listens on port 0: the kernel picks).
 probe_port_in() { sed -n 's/.*msg="started".* probe_port=\([0-9]*\).*/\1/p' "$1" | head -n 1; }
+
+# The tally every suite keeps, and the closing line tests/cluster-suites.sh sums.
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $1${2:+: $2}"; }
+# suite_end NAME: print "NAME: N passed, M failed", remove $tmp, and exit with the suite's status.
+suite_end() {
+	echo "$1: $passed passed, $failed failed"
+	[[ -n ${tmp:-} ]] && rm -rf "$tmp"
+	[[ $failed -eq 0 ]]
+	exit
+}

@@ -8,19 +8,13 @@ set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${FLINKOP_BIN:-$repo/build/asan/flinkop}
 ref=$repo/../shared/reference/flink-kubernetes-operator
-passed=0 failed=0
 tmp=$(mktemp -d)
 run=d$$
 log=$tmp/daemon.log
 
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1${2:+: $2}"; }
 finish() {
 	[[ -n ${daemon_pid:-} ]] && kill -9 "$daemon_pid" 2>/dev/null
-	echo "daemon: $passed passed, $failed failed"
-	rm -rf "$tmp"
-	[[ $failed -eq 0 ]]
-	exit
+	suite_end daemon
 }
 # shellcheck source=cluster_lib.sh
 . "$repo/tests/cluster_lib.sh"

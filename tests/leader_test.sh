@@ -8,21 +8,15 @@ set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${FLINKOP_BIN:-$repo/build/asan/flinkop}
 ref=$repo/../shared/reference/flink-kubernetes-operator
-passed=0 failed=0
 tmp=$(mktemp -d)
 run=le$$
 lease=flinkop-leader
 declare -A pid port
 
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1${2:+: $2}"; }
 finish() {
 	for r in "${!pid[@]}"; do kill -9 "${pid[$r]}" 2>/dev/null; done
 	k delete namespace "$run-op" "$run-a" --wait=false >/dev/null 2>&1
-	echo "leader: $passed passed, $failed failed"
-	rm -rf "$tmp"
-	[[ $failed -eq 0 ]]
-	exit
+	suite_end leader
 }
 # shellcheck source=cluster_lib.sh
 . "$repo/tests/cluster_lib.sh"

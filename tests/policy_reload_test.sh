@@ -9,21 +9,15 @@ set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${FLINKOP_BIN:-$repo/build/asan/flinkop}
-passed=0 failed=0
 tmp=$(mktemp -d)
 run=pr$$
 op=$run-op
 cm=flinkop-policy
 
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1${2:+: $2}"; }
 finish() {
 	[[ -n ${daemon_pid:-} ]] && kill -9 "$daemon_pid" 2>/dev/null
 	k delete namespace "$op" "$run-a" "$run-b" "$run-c" "$run-d" --wait=false >/dev/null 2>&1
-	echo "policy-reload: $passed passed, $failed failed"
-	rm -rf "$tmp"
-	[[ $failed -eq 0 ]]
-	exit
+	suite_end policy-reload
 }
 # shellcheck source=cluster_lib.sh
 . "$repo/tests/cluster_lib.sh"

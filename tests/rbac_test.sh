@@ -13,21 +13,15 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${FLINKOP_BIN:-$repo/build/asan/flinkop}
 ref=$repo/../shared/reference/flink-kubernetes-operator
 here=$repo/tests/cluster
-passed=0 failed=0
 tmp=$(mktemp -d)
 run=rb$$
 pids=()
 
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1${2:+: $2}"; }
 finish() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	k delete namespace "$run-op" "$run-a" "$run-lab" "$run-nsop" "$run-w1" "$run-w2" "$run-c" --wait=false \
 		>/dev/null 2>&1
-	echo "rbac: $passed passed, $failed failed"
-	rm -rf "$tmp"
-	[[ $failed -eq 0 ]]
-	exit
+	suite_end rbac
 }
 # shellcheck source=cluster_lib.sh
 . "$repo/tests/cluster_lib.sh"

@@ -158,6 +158,35 @@ static void test_paths_reach_core_and_group_kinds(void **state)
     assert_null(kind_lookup("NoSuchKind"));
 }
 
+struct collected {
+    char lines[512];
+};
+
+static void collect(void *ud, const char *path, const cJSON *desired, const cJSON *live)
+{
+    struct collected *c = ud;
+    size_t n = strlen(c->lines);
+    snprintf(c->lines + n, sizeof c->lines - n, "%s%s:%s;", path, live ? "~" : "+",
+             cJSON_IsString(desired) ? desired->valuestring : "?");
+}
+
+static void test_every_difference_is_reported_with_its_path(void **state)
+{
+    (void)state;
+    cJSON *desired = parse("{\"metadata\":{\"labels\":{\"a\":\"1\",\"b\":\"2\"}},"
+                           "\"spec\":{\"image\":\"x:2\",\"resources\":{\"limits\":{\"memory\":\"1Gi\"}}}}");
+    cJSON *live = parse("{\"metadata\":{\"labels\":{\"a\":\"1\"}},"
+                        "\"spec\":{\"image\":\"x:1\",\"resources\":{\"limits\":{\"memory\":\"1024Mi\"}}}}");
+    struct collected c = {""};
+    assert_int_equal(diff_each(desired, live, collect, &c), 2);
+    assert_string_equal(c.lines, "metadata.labels.b+:2;spec.image~:x:2;");
+    c.lines[0] = '\0';
+    assert_int_equal(diff_each(desired, desired, collect, &c), 0);
+    assert_string_equal(c.lines, "");
+    cJSON_Delete(desired);
+    cJSON_Delete(live);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +198,7 @@ int main(void)
         cmocka_unit_test(test_a_list_of_another_length_differs),
         cmocka_unit_test(test_canonical_quantities_are_not_a_difference),
         cmocka_unit_test(test_paths_reach_core_and_group_kinds),
+        cmocka_unit_test(test_every_difference_is_reported_with_its_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
