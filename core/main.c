@@ -17,7 +17,7 @@ static const char usage[] =
     "       flinkop --dry-run [--script-dir DIR] --install [--watch-namespaces a,b] [--operator-namespace NS]\n"
     "       flinkop check [--script-dir DIR] [--rbac-ceiling FILE]\n"
     "       flinkop install [--script-dir DIR] [--watch-namespaces a,b] [--operator-namespace NS] [--image IMAGE]\n"
-    "                       [--crd-dir DIR]\n"
+    "                       [--crd-dir DIR] [--only crds,operator,policy]\n"
     "       flinkop plan [--script-dir DIR] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
     "                    [--operator-namespace NS]\n"
     "       flinkop run [--script-dir DIR | --policy-configmap NS/NAME] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
@@ -41,6 +41,7 @@ static const char usage[] =
     "                           ConfigMap) for `kubectl apply -f -`\n"
     "  --image IMAGE            (install) the operator's container image (default flinkop:VERSION)\n"
     "  --crd-dir DIR            (install) the CRD files to include (default SCRIPT_DIR/deploy/crds)\n"
+    "  --only PARTS             (install) some of: crds, operator (namespace, RBAC, Deployment), policy\n"
     "  plan                     read-only: what the policies in DIR would create, change (field by field) and\n"
     "                           delete in the live cluster; exit 0 no change, 1 changes, 2 errors\n"
     "  run                      the operator daemon: watch the cluster, apply what the policies want\n"
@@ -63,7 +64,7 @@ static const char usage[] =
 enum {
     OPT_SCRIPT_DIR = 256, OPT_WATCH, OPT_OPERATOR_NS, OPT_INSTALL, OPT_DRY_RUN, OPT_MEMORY, OPT_INSTRUCTIONS,
     OPT_KUBECONFIG, OPT_CONTEXT, OPT_PROBE, OPT_RESYNC, OPT_QPS, OPT_LOG_LEVEL, OPT_LEADER_ELECT,
-    OPT_LEASE_NAME, OPT_IMAGE, OPT_CRD_DIR, OPT_POLICY_CM, OPT_MAX_PRUNE
+    OPT_LEASE_NAME, OPT_IMAGE, OPT_CRD_DIR, OPT_POLICY_CM, OPT_MAX_PRUNE, OPT_ONLY
 };
 
 enum { OPT_RBAC_CEILING = 400 };
@@ -91,6 +92,7 @@ static const struct option options[] = {
     {"policy-configmap", required_argument, NULL, OPT_POLICY_CM},
     {"max-prune-percent", required_argument, NULL, OPT_MAX_PRUNE},
     {"crd-dir", required_argument, NULL, OPT_CRD_DIR},
+    {"only", required_argument, NULL, OPT_ONLY},
     {"rbac-ceiling", required_argument, NULL, OPT_RBAC_CEILING},
     {NULL, 0, NULL, 0},
 };
@@ -182,6 +184,12 @@ static int cli_parse(struct cli *c, int argc, char **argv)
         case OPT_LEASE_NAME: c->run.lease_name = optarg; break;
         case OPT_IMAGE: c->install.image = optarg; break;
         case OPT_CRD_DIR: c->install.crd_dir = optarg; break;
+        case OPT_ONLY:
+            if (install_parts_parse(optarg, &c->install.parts) != 0) {
+                fprintf(stderr, "flinkop: --only \"%s\": expected a list of crds, operator, policy\n", optarg);
+                return 2;
+            }
+            break;
         case OPT_PROBE:
             if (parse_address(optarg, &c->run) != 0)
                 return 2;
