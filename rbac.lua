@@ -108,12 +108,13 @@ function M.in_scope(ns, ctx)
   local name = ns.metadata.name
   local label = k8s.label(ns, SCOPE_LABEL)
   if label == "disabled" then return false end
-  if ctx.watch_namespaces ~= nil then
-    return k8s.contains(ctx.watch_namespaces, name)
-  end
-  if label == "enabled" or name == ctx.operator_namespace then return true end
   local held = ctx.flink_resources or {}
-  return #(held.FlinkDeployment or {}) > 0 or #(held.FlinkSessionJob or {}) > 0
+  local runs_flink = #(held.FlinkDeployment or {}) > 0 or #(held.FlinkSessionJob or {}) > 0
+  if ctx.watch_namespaces ~= nil then
+    -- A namespace that left the watch list keeps its job identity while its Flink resources run.
+    return k8s.contains(ctx.watch_namespaces, name) or runs_flink
+  end
+  return label == "enabled" or name == ctx.operator_namespace or runs_flink
 end
 
 -- The objects that must exist in namespace `ns`; an empty list means the namespace is out of scope.
@@ -189,11 +190,13 @@ M.tests = {
   ["the operator namespace always gets the job identity in cluster scope"] = function()
     assert(#M.namespace(ns("flink-operator"), cluster) == 3)
   end,
-  ["with watched namespaces exactly those are in scope"] = function()
-    local ctx = { operator_namespace = "o", watch_namespaces = { "a", "b" },
-                  flink_resources = { FlinkDeployment = { "x" } } }
+  ["with watched namespaces those are in scope, and a namespace that left while running Flink"] = function()
+    local ctx = { operator_namespace = "o", watch_namespaces = { "a", "b" } }
     assert(#M.namespace(ns("a"), ctx) == 3)
     assert(#M.namespace(ns("c"), ctx) == 0)
+    ctx.flink_resources = { FlinkDeployment = { "x" } }
+    assert(#M.namespace(ns("c"), ctx) == 3, "c left the watch list but still runs a FlinkDeployment")
+    assert(#M.namespace(ns("c", { [M.SCOPE_LABEL] = "disabled" }), ctx) == 0)
   end,
   ["the job role uses explicit verbs and the upstream resources"] = function()
     local rules = M.job_rules()

@@ -168,8 +168,10 @@ void daemon_requeue_all(struct daemon *d)
         struct resync_walk r = {d, k->kind};
         cache_each(informer_cache(d->informers[i]), resync_one, &r);
     }
-    for (size_t i = 0; i < d->o->ctx.watch_count; i++)
-        enqueue(d, "Namespace/%s", d->o->ctx.watch_namespaces[i]);
+    for (size_t i = 0; i < d->watch_count; i++)
+        enqueue(d, "Namespace/%s", d->watch[i]);
+    for (size_t i = 0; i < d->draining_count; i++)
+        enqueue(d, "Namespace/%s", d->draining[i]);
     ev_idle_start(d->loop, &d->worker);
 }
 
@@ -178,6 +180,7 @@ static void resync_fire(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
+    scope_tick(w->data);
     daemon_requeue_all(w->data);
 }
 
@@ -281,7 +284,7 @@ static void signal_stop(struct ev_loop *loop, ev_signal *w, int revents)
     ev_timer_start(loop, &d->drain);
 }
 
-static struct informer *informer_add(struct daemon *d, const struct kind_info *kind, const char *ns,
+struct informer *daemon_informer_add(struct daemon *d, const struct kind_info *kind, const char *ns,
                                      const char *selector)
 {
     static const struct informer_handler handler = {on_change, on_restart};
@@ -299,28 +302,19 @@ static struct informer *informer_add(struct daemon *d, const struct kind_info *k
  * watched namespace, so a namespace that refuses us (403) fails alone. Plus the policy ConfigMap's, if any. */
 static int informers_create(struct daemon *d)
 {
-    static const char *const flink[] = {"FlinkDeployment", "FlinkSessionJob"};
-    const char *selector = "labelSelector=" OBJECT_MANAGED_BY_LABEL "%3D" OBJECT_MANAGED_BY_VALUE;
-    size_t nns = d->o->ctx.watch_namespaces ? d->o->ctx.watch_count : 1;
-    if (d->o->ctx.watch_namespaces == NULL && informer_add(d, kind_lookup("Namespace"), NULL, NULL) == NULL)
+    if (d->watch == NULL && (daemon_informer_add(d, kind_lookup("Namespace"), NULL, NULL) == NULL ||
+                             scope_watch_namespace(d, NULL, 0) != 0))
         return -1;
-    for (size_t n = 0; n < nns; n++) {
-        const char *ns = d->o->ctx.watch_namespaces ? d->o->ctx.watch_namespaces[n] : NULL;
-        for (size_t i = 0; i < 2; i++)
-            if (informer_add(d, kind_lookup(flink[i]), ns, NULL) == NULL)
-                return -1;
-        const struct kind_info *k;
-        for (size_t i = 0; (k = kind_at(i)) != NULL; i++)
-            if (k->ownable && informer_add(d, k, ns, selector) == NULL)
-                return -1;
-    }
+    for (size_t n = 0; n < d->watch_count; n++)
+        if (scope_watch_namespace(d, d->watch[n], 0) != 0)
+            return -1;
     if (d->policy_cm_ns) {
         /* Last, so lookups of owned ConfigMaps find the owned-object informers first. */
         char field[400];
         policy_kind = *kind_lookup("ConfigMap");
         policy_kind.ownable = 0;
         snprintf(field, sizeof field, "fieldSelector=metadata.name%%3D%s", d->policy_cm_name);
-        if ((d->policy_informer = informer_add(d, &policy_kind, d->policy_cm_ns, field)) == NULL)
+        if ((d->policy_informer = daemon_informer_add(d, &policy_kind, d->policy_cm_ns, field)) == NULL)
             return -1;
     }
     return 0;
@@ -406,6 +400,12 @@ static int daemon_start(struct daemon *d)
     struct context_opts co = d->o->ctx;
     co.operator_namespace = d->operator_namespace;
     co.dry_run = 0;
+    if (scope_start(d) != 0) {
+        log_msg(LOG_LEVEL_ERROR, "cannot start", "error", "out of memory", NULL);
+        return -1;
+    }
+    co.watch_namespaces = d->watch;
+    co.watch_count = d->watch_count;
     d->ctx = context_new(&co, time(NULL));
     d->metrics = metrics_new();
     d->events_sent = strmap_new();
@@ -443,7 +443,7 @@ static int daemon_start(struct daemon *d)
     char port[16];
     snprintf(port, sizeof port, "%d", d->probe ? probe_port(d->probe) : 0);
     log_msg(LOG_LEVEL_INFO, "started", "server", d->cfg.server, "config", d->cfg.source, "operator_namespace",
-            d->operator_namespace, "scope", d->o->ctx.watch_namespaces ? "namespaced" : "cluster", "probe_port",
+            d->operator_namespace, "scope", d->watch ? "namespaced" : "cluster", "probe_port",
             port, "leader_elect", d->o->leader_elect ? "true" : "false", NULL);
     return 0;
 }
@@ -464,6 +464,7 @@ static void daemon_free(struct daemon *d)
     free(d->policy_cm_ns);
     free(d->policy_cm_name);
     cJSON_Delete(d->ctx);
+    scope_free(d);
     kube_config_free(&d->cfg);
 }
 

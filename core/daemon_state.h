@@ -37,6 +37,11 @@ struct daemon {
     struct informer **informers;
     size_t informer_count;
     cJSON *ctx;
+    char **watch;              /* namespaced scope: the watched namespaces (NULL: cluster scope); watch_scope.c */
+    size_t watch_count;
+    char **draining;           /* left the watch list; watched until nothing of theirs is left */
+    size_t draining_count;
+    struct strmap *forbidden_told; /* watched namespaces whose refusal (403) was reported */
     struct strmap *events_sent; /* dedupe key -> struct event_seen * (sync.c) */
     ev_idle worker;
     ev_timer resync, drain;
@@ -62,6 +67,20 @@ void daemon_requeue_all(struct daemon *d);
 
 /* A policy ConfigMap arrived or changed (policy_reload.c): load, test and check it, and swap it in or refuse it. */
 void policy_reload_offer(struct daemon *d, const cJSON *configmap);
+
+/* A new informer of kind (in ns, NULL: all) with the daemon's handlers, added to d->informers, not started. */
+struct informer *daemon_informer_add(struct daemon *d, const struct kind_info *kind, const char *ns,
+                                     const char *selector);
+
+/* watch_scope.c: the namespaced scope's watch list, changeable at run time. scope_start copies --watch-namespaces;
+ * scope_watch_namespace makes (and with start, starts) one namespace's informers; scope_change applies the policy
+ * ConfigMap's `watch-namespaces` key; scope_tick (each resync) drains namespaces that left the list and reports
+ * watched namespaces that refuse the operator. */
+int scope_start(struct daemon *d);
+int scope_watch_namespace(struct daemon *d, const char *ns, int start);
+void scope_change(struct daemon *d, const cJSON *configmap);
+void scope_tick(struct daemon *d);
+void scope_free(struct daemon *d);
 
 /* Frees a value of d->events_sent. */
 void event_seen_free(void *seen);

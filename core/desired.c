@@ -61,7 +61,7 @@ static void namespace_render(struct daemon *d, struct policy *p, const char *nam
 {
     const cJSON *ns = daemon_lookup(d, "Namespace", NULL, name, NULL);
     out->policy = "rbac.lua";
-    if (ns == NULL && d->o->ctx.watch_namespaces == NULL)
+    if (ns == NULL && d->watch == NULL)
         return; /* gone: its objects went with it */
     if (ns == NULL) {
         /* Namespaced scope cannot read Namespace objects; a watched name is all we know. */

@@ -112,9 +112,10 @@ static cJSON *all_keys(struct daemon *d)
         struct keys_walk w = {k->kind, keys};
         cache_each(informer_cache(d->informers[i]), key_add, &w);
     }
-    for (size_t i = 0; keys && i < d->o->ctx.watch_count; i++) {
+    for (size_t i = 0; keys && i < d->watch_count + d->draining_count; i++) {
         char key[300];
-        snprintf(key, sizeof key, "Namespace/%s", d->o->ctx.watch_namespaces[i]);
+        snprintf(key, sizeof key, "Namespace/%s",
+                 i < d->watch_count ? d->watch[i] : d->draining[i - d->watch_count]);
         cJSON_AddItemToArray(keys, cJSON_CreateString(key));
     }
     return keys;
@@ -212,6 +213,7 @@ void policy_reload_offer(struct daemon *d, const cJSON *cm)
     char err[2048], hash[20], decided[40], message[128];
     struct policy_files files = {0};
     struct policy *next = NULL;
+    scope_change(d, cm); /* the watch list is the ConfigMap's too, whatever becomes of its policy */
     if (files_from_configmap(cm, &files, err, sizeof err) != 0) {
         refuse(d, cm, "unreadable", err);
         goto out;
