@@ -338,6 +338,10 @@ static int daemon_start(struct daemon *d)
         return -1;
     }
     metrics_declare_all(d->metrics);
+    if ((d->access = access_check_new(d->loop, d->kube, d->metrics, &d->leading)) == NULL) {
+        log_msg(LOG_LEVEL_ERROR, "cannot start", "error", "out of memory", NULL);
+        return -1;
+    }
     d->leading = !d->o->leader_elect;
     metrics_gauge_set(d->metrics, "flinkop_leader", NULL, NULL, d->leading);
     if (d->o->leader_elect && election_start(d, err, sizeof err) != 0) {
@@ -370,6 +374,7 @@ static void daemon_free(struct daemon *d)
         informer_free(d->informers[i]);
     free(d->informers);
     queue_free(d->queue);
+    access_check_free(d->access);
     lease_free(d->lease);
     kube_free(d->lease_kube);
     kube_free(d->kube);

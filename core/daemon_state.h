@@ -6,6 +6,7 @@
 #include <ev.h>
 #include <cjson/cJSON.h>
 
+#include "access_check.h"
 #include "daemon.h"
 #include "informer.h"
 #include "kube.h"
@@ -34,6 +35,7 @@ struct daemon {
     size_t informer_count;
     cJSON *ctx;
     struct strmap *events_sent; /* dedupe key -> struct event_seen * (sync.c) */
+    struct access_check *access; /* checks of user-made RBAC (access_check.c) */
     ev_idle worker;
     ev_timer resync, drain;
     ev_signal sigterm, sigint;

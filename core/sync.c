@@ -80,6 +80,7 @@ static void work_finish(struct work *w)
     else
         queue_forget(q, w->key);
     queue_done(q, w->key);
+    access_check_end(w->d->access, w->key, !w->failed);
     if (!w->failed && w->requeue_after >= 0)
         queue_add_after(q, w->key, w->requeue_after);
     free(w->key);
@@ -212,6 +213,7 @@ static void probe_found(struct step *s, const struct kube_response *resp)
                    object_kind(s->desired), "owner", w->key, NULL);
         metrics_counter_add(w->d->metrics, "flinkop_conflicts_total", "Objects a policy wants that someone else owns",
                             (const char *const[]){"kind", object_kind(s->desired), NULL}, 1);
+        access_check_conflict(w->d->access, w->key, live);
     }
     cJSON_Delete(live);
 }
@@ -516,6 +518,7 @@ static void sync_namespace(struct work *w, const char *name)
                             (const char *const[]){"policy", "rbac.lua", NULL}, 1);
         w->failed = 1;
     } else {
+        access_check_begin(d->access, w->key, r.objects);
         objects_sync(w, r.objects);
         render_result_free(&r);
     }
