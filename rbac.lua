@@ -40,8 +40,9 @@ function M.job_rules()
 end
 
 -- What the operator needs to run Flink, as upstream grants it (values.yaml, rbac section), plus what flinkop adds
--- to make the job identity itself: ServiceAccounts, Roles and RoleBindings. Kubernetes lets the operator grant
--- only rules it holds, so these rules contain every job rule; no `escalate` or `bind` verb is needed.
+-- to make the job identity itself: ServiceAccounts, Roles and RoleBindings, and LocalSubjectAccessReviews to check
+-- the ones users made by hand. Kubernetes lets the operator grant only rules it holds, so these rules contain
+-- every job rule; no `escalate` or `bind` verb is needed.
 function M.operator_rules(ctx)
   local rules = {
     k8s.rule({ "" }, { "pods", "services", "events", "configmaps", "secrets" },
@@ -62,6 +63,8 @@ function M.operator_rules(ctx)
     k8s.rule({ "coordination.k8s.io" }, { "leases" }, ALL_VERBS),
     k8s.rule({ "" }, { "serviceaccounts" }, ALL_VERBS),
     k8s.rule({ "rbac.authorization.k8s.io" }, { "roles", "rolebindings" }, ALL_VERBS),
+    -- Only asks: whether a `flink` Role a user made by hand grants what job_rules() does. Grants nothing.
+    k8s.rule({ "authorization.k8s.io" }, { "localsubjectaccessreviews" }, { "create" }),
   }
   if ctx.watch_namespaces == nil then
     -- Cluster scope follows namespaces coming and going, so it must see them.
@@ -218,6 +221,11 @@ M.tests = {
           end
         end
       end
+    end
+  end,
+  ["the operator may ask whether user-made job RBAC is enough, in either scope"] = function()
+    for _, ctx in ipairs({ cluster, { operator_namespace = "o", watch_namespaces = { "a" } } }) do
+      assert(rules_grant(M.operator_rules(ctx), "authorization.k8s.io", "localsubjectaccessreviews", "create"))
     end
   end,
   ["cluster scope installs a ClusterRole bound to the operator account"] = function()

@@ -422,6 +422,10 @@ static int daemon_start(struct daemon *d)
         log_msg(LOG_LEVEL_ERROR, "policy refused", "error", err, NULL);
         return -1;
     }
+    if ((d->access = access_check_new(d->loop, d->kube, d->metrics, &d->leading)) == NULL) {
+        log_msg(LOG_LEVEL_ERROR, "cannot start", "error", "out of memory", NULL);
+        return -1;
+    }
     d->leading = !d->o->leader_elect;
     metrics_gauge_set(d->metrics, "flinkop_leader", NULL, NULL, d->leading);
     if (d->o->leader_elect && election_start(d, err, sizeof err) != 0) {
@@ -454,6 +458,7 @@ static void daemon_free(struct daemon *d)
         informer_free(d->informers[i]);
     free(d->informers);
     queue_free(d->queue);
+    access_check_free(d->access);
     lease_free(d->lease);
     kube_free(d->lease_kube);
     kube_free(d->kube);

@@ -6,6 +6,7 @@
 #include <ev.h>
 #include <cjson/cJSON.h>
 
+#include "access_check.h"
 #include "daemon.h"
 #include "informer.h"
 #include "kube.h"
@@ -43,6 +44,7 @@ struct daemon {
     size_t draining_count;
     struct strmap *forbidden_told; /* watched namespaces whose refusal (403) was reported */
     struct strmap *events_sent; /* dedupe key -> struct event_seen * (sync.c) */
+    struct access_check *access; /* checks of user-made RBAC (access_check.c) */
     ev_idle worker;
     ev_timer resync, drain;
     ev_signal sigterm, sigint;

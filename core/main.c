@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "check.h"
 #include "daemon.h"
 #include "log.h"
@@ -23,6 +24,8 @@ static const char usage[] =
     "       flinkop run [--script-dir DIR | --policy-configmap NS/NAME] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
     "                   [--operator-namespace NS] [--probe-address HOST:PORT] [--resync-interval S]\n"
     "                   [--log-level debug|info|warn|error] [--leader-elect [--lease-name NAME]]\n"
+    "       flinkop audit [--script-dir DIR] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
+    "                     [--operator-namespace NS]\n"
     "       flinkop --help | --version\n"
     "\n"
     "  --dry-run                print what the policies would create for the resources in FILEs, as YAML for\n"
@@ -45,8 +48,8 @@ static const char usage[] =
     "  plan                     read-only: what the policies in DIR would create, change (field by field) and\n"
     "                           delete in the live cluster; exit 0 no change, 1 changes, 2 errors\n"
     "  run                      the operator daemon: watch the cluster, apply what the policies want\n"
-    "  --kubeconfig FILE        (run) cluster access; default $KUBECONFIG, in-cluster, ~/.kube/config\n"
-    "  --context NAME           (run) kubeconfig context; default its current-context\n"
+    "  --kubeconfig FILE        (run, audit) cluster access; default $KUBECONFIG, in-cluster, ~/.kube/config\n"
+    "  --context NAME           (run, audit) kubeconfig context; default its current-context\n"
     "  --probe-address H:P      (run) /healthz, /readyz, /metrics (default 0.0.0.0:8085)\n"
     "  --resync-interval S      (run) seconds between full resyncs (default 60)\n"
     "  --kube-qps N             (run) API requests per second, client side (default 20)\n"
@@ -58,6 +61,8 @@ static const char usage[] =
     "                           overrides it)\n"
     "  --leader-elect           (run) hold a Lease in the operator namespace; only the leader writes\n"
     "  --lease-name NAME        (run) the Lease's name (default flinkop-leader)\n"
+    "  audit                    what the operator's and the managed ServiceAccounts may do (SubjectAccessReviews)\n"
+    "                           next to what rbac.lua intends; exit 1 when a permission is MISSING or EXTRA\n"
     "\n"
     "Exit status: 0 done; 1 an input or policy output was refused (nothing printed); 2 cannot run.\n";
 
@@ -144,7 +149,8 @@ static int cli_parse(struct cli *c, int argc, char **argv)
     long long v;
     int opt;
     if (argc > 1 && (strcmp(argv[1], "check") == 0 || strcmp(argv[1], "run") == 0 ||
-                     strcmp(argv[1], "install") == 0 || strcmp(argv[1], "plan") == 0)) {
+                     strcmp(argv[1], "install") == 0 || strcmp(argv[1], "plan") == 0 ||
+                     strcmp(argv[1], "audit") == 0)) {
         c->command = argv[1];
         argc--;
         argv++;
@@ -297,6 +303,10 @@ int main(int argc, char **argv)
         c.install.ctx = c.dry.ctx;
         c.install.ctx.dry_run = 0;
         status = install_run(&c.install, stdout, stderr);
+    } else if (status == 0 && strcmp(c.command, "audit") == 0) {
+        struct audit_opts ao = {.script_dir = c.dry.script_dir, .kubeconfig = c.run.kubeconfig,
+                                .context = c.run.context, .ctx = c.dry.ctx, .limits = c.dry.limits};
+        status = audit_run(&ao, stdout, stderr);
     }
     else if (status == 0)
         status = dryrun_run(&c.dry, stdout, stderr);

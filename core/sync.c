@@ -9,6 +9,7 @@
 #include "daemon_state.h"
 #include "desired.h"
 #include "diff.h"
+#include "event_body.h"
 #include "json_text.h"
 #include "kinds.h"
 #include "log.h"
@@ -89,6 +90,7 @@ static void work_finish(struct work *w)
     else
         queue_forget(q, w->key);
     queue_done(q, w->key);
+    access_check_end(w->d->access, w->key, !w->failed);
     if (!w->failed && w->requeue_after >= 0)
         queue_add_after(q, w->key, w->requeue_after);
     free(w->key);
@@ -246,6 +248,7 @@ static void probe_found(struct step *s, const struct kube_response *resp)
                    object_kind(s->desired), "owner", w->key, NULL);
         metrics_counter_add(w->d->metrics, "flinkop_conflicts_total", "Objects a policy wants that someone else owns",
                             (const char *const[]){"kind", object_kind(s->desired), NULL}, 1);
+        access_check_conflict(w->d->access, w->key, live);
     }
     cJSON_Delete(live);
 }
@@ -423,35 +426,6 @@ static void utc_stamp(char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* A first occurrence: a new Event named after the resource. */
-static char *event_create_body(const cJSON *resource, const cJSON *e, const char *stamp)
-{
-    char name[300];
-    const char *uid = object_string_at(resource, "metadata.uid");
-    snprintf(name, sizeof name, "%s.", object_name(resource));
-    cJSON *ev = cJSON_CreateObject();
-    cJSON *meta = cJSON_AddObjectToObject(ev, "metadata");
-    cJSON_AddStringToObject(meta, "generateName", name);
-    cJSON_AddStringToObject(meta, "namespace", object_namespace(resource));
-    cJSON *inv = cJSON_AddObjectToObject(ev, "involvedObject");
-    cJSON_AddStringToObject(inv, "apiVersion", object_api_version(resource));
-    cJSON_AddStringToObject(inv, "kind", object_kind(resource));
-    cJSON_AddStringToObject(inv, "name", object_name(resource));
-    cJSON_AddStringToObject(inv, "namespace", object_namespace(resource));
-    if (uid)
-        cJSON_AddStringToObject(inv, "uid", uid);
-    cJSON_AddStringToObject(ev, "type", object_string_at(e, "type"));
-    cJSON_AddStringToObject(ev, "reason", object_string_at(e, "reason"));
-    cJSON_AddStringToObject(ev, "message", object_string_at(e, "message"));
-    cJSON_AddStringToObject(ev, "firstTimestamp", stamp);
-    cJSON_AddStringToObject(ev, "lastTimestamp", stamp);
-    cJSON_AddNumberToObject(ev, "count", 1);
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(ev, "source"), "component", "flinkop");
-    char *body = json_print_sorted(ev);
-    cJSON_Delete(ev);
-    return body;
-}
-
 /* Posts the policy's event e about resource, or bumps the count of the same Event posted before. */
 static void event_post(struct work *w, const cJSON *resource, const cJSON *e)
 {
@@ -482,7 +456,7 @@ static void event_post(struct work *w, const cJSON *resource, const cJSON *e)
     utc_stamp(stamp, sizeof stamp);
     snprintf(s->what, sizeof s->what, "event %s %s", reason, w->key);
     if (seen->name == NULL) {
-        char *create = event_create_body(resource, e, stamp);
+        char *create = event_body(resource, type, reason, message);
         snprintf(path, sizeof path, "/api/v1/namespaces/%s/events", object_namespace(resource));
         if (create)
             step_start(w, s, "POST", path, NULL, create, "application/json");
@@ -546,6 +520,8 @@ void sync_key(struct daemon *d, const char *key)
     struct desired ds;
     desired_render(d, d->policy, key, &ds, err, sizeof err);
     if (ds.outcome == DESIRED_PLAN) {
+        if (strncmp(key, "Namespace/", 10) == 0 && !d->o->plan) /* a plan asks nothing of the API server */
+            access_check_begin(d->access, key, ds.r.objects);
         desired_apply(w, &ds);
     } else if (ds.outcome == DESIRED_GONE) {
         /* Deleted: garbage collection removes what hangs off its owner references; prune the rest. */

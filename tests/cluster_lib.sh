@@ -20,6 +20,20 @@ writes_at() {
 	metrics_at "$1" | awk '/^flinkop_api_requests_total/ && !/verb="(get|list|watch)"/ { n += $NF } END { print n + 0 }'
 }
 
+# writes_settled PORT: waits (at most 40 s) until the daemon's writes stop growing over one 2 s resync, then two
+# more resyncs; prints the writes before and after those two, which a converged daemon keeps equal.
+writes_settled() {
+	local w0=-1 w1
+	for _ in $(seq 20); do
+		sleep 2
+		w1=$(writes_at "$1")
+		[[ $w1 == "$w0" ]] && break
+		w0=$w1
+	done
+	sleep 4.5
+	echo "$w1 $(writes_at "$1")"
+}
+
 # probe_port_in LOG: the probe port a daemon logged when it started (it listens on port 0: the kernel picks).
 probe_port_in() { sed -n 's/.*msg="started".* probe_port=\([0-9]*\).*/\1/p' "$1" | head -n 1; }
 
@@ -33,4 +47,18 @@ suite_end() {
 	[[ -n ${tmp:-} ]] && rm -rf "$tmp"
 	[[ $failed -eq 0 ]]
 	exit
+}
+
+probe_port_logged() { [[ -n $(probe_port_in "$1") ]]; }
+
+# daemon_start LOG ARGS...: starts `$bin run ARGS` in the background, logging to LOG, with its probe server on port 0
+# (a random guess could collide); sets daemon_pid, and port once the daemon has logged it. False when it has not
+# started within 10 s.
+daemon_start() {
+	local log=$1
+	shift
+	"$bin" run "$@" --probe-address "127.0.0.1:0" >"$log" 2>&1 &
+	daemon_pid=$!
+	eventually 10 probe_port_logged "$log" || return 1
+	port=$(probe_port_in "$log")
 }

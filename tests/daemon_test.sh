@@ -19,7 +19,6 @@ finish() {
 # shellcheck source=cluster_lib.sh
 . "$repo/tests/cluster_lib.sh"
 metric() { metrics_at "$port"; }
-writes() { writes_at "$port"; }
 label_of() { k get "$1" "$2" -n "$3" -o "jsonpath={.metadata.labels.app\.kubernetes\.io/managed-by}"; }
 
 [[ -n ${KUBECONFIG:-} && -n ${KUBECTL:-} ]] || { not_ok "environment" "run under tests/cluster/with-cluster"; finish; }
@@ -35,14 +34,8 @@ k -n "$run-b" create serviceaccount flink >/dev/null
 sa_rv=$(k -n "$run-b" get serviceaccount flink -o jsonpath='{.metadata.resourceVersion}')
 k -n "$run-a" apply -f "$ref/examples/basic.yaml" >/dev/null
 
-# Port 0: the kernel picks a free one, which the daemon logs (a random guess could collide).
-"$bin" run --kubeconfig "$KUBECONFIG" --script-dir "$repo" --operator-namespace "$run-op" \
-	--probe-address "127.0.0.1:0" --resync-interval 2 --log-level debug >"$log" 2>&1 &
-daemon_pid=$!
-probe_port() { probe_port_in "$log"; }
-has_port() { [[ -n $(probe_port) ]]; }
-eventually 10 has_port || { not_ok "the daemon starts" "$(tail -n 5 "$log")"; finish; }
-port=$(probe_port)
+daemon_start "$log" --kubeconfig "$KUBECONFIG" --script-dir "$repo" --operator-namespace "$run-op" \
+	--resync-interval 2 --log-level debug || { not_ok "the daemon starts" "$(tail -n 5 "$log")"; finish; }
 
 if eventually 30 k -n "$run-a" get deployment basic-example; then
 	ok "a FlinkDeployment gets its JobManager Deployment"
@@ -84,15 +77,7 @@ else
 fi
 
 # Converged: two resyncs (2 s each) must not write anything.
-w0=-1
-for _ in $(seq 20); do
-	sleep 2
-	w1=$(writes)
-	[[ $w1 == "$w0" ]] && break
-	w0=$w1
-done
-sleep 4.5
-w2=$(writes)
+read -r w1 w2 < <(writes_settled "$port")
 if [[ $w1 == "$w2" && $w1 -gt 0 ]]; then
 	ok "a converged resync makes zero API writes ($w1 writes to converge)"
 else
@@ -190,11 +175,9 @@ printf '%s\n' '- apiGroups: [""]' '  resources: [pods, configmaps]' '  verbs: [g
 	'  verbs: [get, list, watch, create, update, patch, delete]' >"$tmp/job-ceiling.yaml"
 role_rv=$(k -n "$run-a" get role flink -o jsonpath='{.metadata.resourceVersion}')
 log=$tmp/daemon-guardrails.log
-"$bin" run --kubeconfig "$KUBECONFIG" --script-dir "$bad" --rbac-ceiling "$tmp/job-ceiling.yaml" \
-	--operator-namespace "$run-op" --probe-address "127.0.0.1:0" --resync-interval 2 --log-level debug >"$log" 2>&1 &
-daemon_pid=$!
 refusal="rbac.lua:$line: namespace($run-a): refused: Role $run-a/flink rule 1: verb \\\"get\\\" on \\\"secrets\\\""
-if eventually 10 has_port && port=$(probe_port) && eventually 20 grep -qF -- "$refusal" "$log"; then
+if daemon_start "$log" --kubeconfig "$KUBECONFIG" --script-dir "$bad" --rbac-ceiling "$tmp/job-ceiling.yaml" \
+	--operator-namespace "$run-op" --resync-interval 2 --log-level debug && eventually 20 grep -qF -- "$refusal" "$log"; then
 	ok "a Role granting secrets beyond the ceiling is refused with its rule and line (rbac.lua:$line)"
 else
 	not_ok "a Role granting secrets beyond the ceiling is refused with its rule and line" "$(grep -m3 'policy failed' "$log")"
