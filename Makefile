@@ -23,7 +23,7 @@ REL_OBJS  := $(CORE_SRCS:core/%.c=$(BUILD)/rel/%.o)
 ASAN_OBJS := $(CORE_SRCS:core/%.c=$(BUILD)/asan/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/%)
 
-.PHONY: all deps build run test unit policy-tests golden badinput valgrind-test clean
+.PHONY: all deps build run test unit policy-tests golden badinput valgrind-test bench clean
 all: build
 
 deps:
@@ -87,6 +87,11 @@ CLUSTER_TESTS := tests/cluster-suites.sh tests/cluster_test.sh tests/transport_t
                  tests/plan_test.sh tests/deploy_test.sh tests/watch_scope_test.sh tests/access_test.sh \
                  tests/daemon_exec_test.sh tests/daemon_valgrind_test.sh
 include tests/cluster/cluster.mk
+
+# Figures, not tests: the daemon's footprint against a private control plane (bench/README.md).
+bench: $(BUILD)/flinkop
+	@tools/deps.sh
+	@$(CLUSTER_WITH) bench/daemon_footprint.sh
 cluster-test: $(BUILD)/asan/flinkop $(BUILD)/flinkop
 
 clean:

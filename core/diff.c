@@ -78,6 +78,9 @@ static int difference(struct walk *w, const cJSON *desired, const cJSON *live)
 static int differs(struct walk *w, const cJSON *desired, const cJSON *live, size_t at, const char *parent_key)
 {
     int n = 0;
+    /* The API server drops empty lists and maps (omitempty): `env: []` comes back as no env at all. */
+    if (live == NULL && (cJSON_IsArray(desired) || cJSON_IsObject(desired)) && desired->child == NULL)
+        return 0;
     if (cJSON_IsObject(desired)) {
         if (!cJSON_IsObject(live))
             return difference(w, desired, live);

@@ -6,7 +6,8 @@
 #include <cjson/cJSON.h>
 
 /* True when every field `desired` sets has the same value in `live`: objects compare key by key (live may hold
- * more: defaults the API server filled in), arrays element by element with the same length, scalars exactly.
+ * more: defaults the API server filled in), arrays element by element with the same length, scalars exactly; an
+ * empty list or map live lacks is no difference (the API server omits empty ones).
  * This is what server-side apply would leave unchanged for the fields we manage. */
 int diff_satisfied(const cJSON *desired, const cJSON *live);
 

@@ -170,6 +170,19 @@ static void collect(void *ud, const char *path, const cJSON *desired, const cJSO
              cJSON_IsString(desired) ? desired->valuestring : "?");
 }
 
+static void test_an_empty_list_the_server_omitted_is_not_a_difference(void **state)
+{
+    (void)state;
+    cJSON *desired = parse("{\"spec\":{\"containers\":[{\"name\":\"c\",\"env\":[],\"securityContext\":{}}]}}");
+    cJSON *live = parse("{\"spec\":{\"containers\":[{\"name\":\"c\"}]}}");
+    cJSON *full = parse("{\"spec\":{\"containers\":[{\"name\":\"c\",\"env\":[{\"name\":\"A\"}]}]}}");
+    assert_true(diff_satisfied(desired, live));
+    assert_false(diff_satisfied(desired, full)); /* live holds env entries the policy no longer wants */
+    cJSON_Delete(desired);
+    cJSON_Delete(live);
+    cJSON_Delete(full);
+}
+
 static void test_every_difference_is_reported_with_its_path(void **state)
 {
     (void)state;
@@ -199,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_canonical_quantities_are_not_a_difference),
         cmocka_unit_test(test_paths_reach_core_and_group_kinds),
         cmocka_unit_test(test_every_difference_is_reported_with_its_path),
+        cmocka_unit_test(test_an_empty_list_the_server_omitted_is_not_a_difference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
