@@ -11,12 +11,14 @@
  *    call; once spent it fires on every instruction, so a policy's pcall cannot swallow it and carry on;
  *  - C functions never reach the hook, so the ones whose running time a policy controls are capped: pattern
  *    functions (string.find/match/gmatch/gsub) refuse subjects over 1 MiB and patterns over 1 KiB, string.rep a
- *    result over the memory cap, table.move more than 4 Mi elements. A pattern with backtracking (".-.-b") on a
- *    1 MiB subject can still run for long inside C: a wall-clock watchdog above this module is still needed;
+ *    result over the memory cap, table.move more than 4 Mi elements; and a pattern call whose worst case
+ *    (pattern_cost.h: start positions times, per quantifier, the longest run its class can take) is over 5e8
+ *    steps is refused, so a backtracking pattern (".-.-b" on a long subject) cannot run for long inside C either;
  *  - __gc metamethods run with hooks disabled, so setmetatable refuses a metatable with a __gc field. Lua marks an
  *    object for finalization only at setmetatable time, so adding __gc to the metatable later has no effect. */
 #include "policy.h"
 #include "lua_json.h"
+#include "pattern_cost.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -31,6 +33,7 @@
 #define POLICY_HOOK_STEP 10000
 #define POLICY_MAX_SUBJECT ((size_t)1 << 20)
 #define POLICY_MAX_PATTERN ((size_t)1024)
+#define POLICY_MAX_PATTERN_STEPS 5e8 /* under a second of matching at worst (1.2e9 took 1.6 s here) */
 #define POLICY_MAX_MOVE ((lua_Unsigned)1 << 22)
 #define POLICY_TRACE_FRAMES 5
 #define POLICY_MSG_MAX 1536
@@ -290,18 +293,26 @@ static int policy_call_original(lua_State *L)
     return lua_gettop(L);
 }
 
-/* string.find/match/gmatch/gsub with bounded inputs (upvalue 2 is the name): they run in C, out of the hook's reach. */
+/* string.find/match/gmatch/gsub with bounded inputs (upvalue 2 is the name): they run in C, out of the hook's
+ * reach, so a call whose worst case is over POLICY_MAX_PATTERN_STEPS is refused before it starts. */
 static int policy_string_pattern(lua_State *L)
 {
     size_t slen, plen;
-    luaL_checklstring(L, 1, &slen);
-    luaL_checklstring(L, 2, &plen);
+    const char *subject = luaL_checklstring(L, 1, &slen);
+    const char *pattern = luaL_checklstring(L, 2, &plen);
     const char *name = lua_tostring(L, lua_upvalueindex(2));
     if (slen > POLICY_MAX_SUBJECT)
         return luaL_error(L, "%s: subject of %I bytes is over the 1 MiB limit of pattern functions", name,
                           (lua_Integer)slen);
     if (plen > POLICY_MAX_PATTERN)
         return luaL_error(L, "%s: pattern of %I bytes is over the 1 KiB limit", name, (lua_Integer)plen);
+    /* string.find(s, p, init, true) is a plain search: no matcher. gmatch cannot be anchored. */
+    int plain = strcmp(name, "string.find") == 0 && lua_toboolean(L, 4);
+    if (!plain && pattern_cost(pattern, plen, subject, slen, strcmp(name, "string.gmatch") != 0) >
+                      POLICY_MAX_PATTERN_STEPS)
+        return luaL_error(L, "%s: pattern \"%s\" could backtrack for too long over this %I-byte subject (over "
+                          "5e8 steps at worst): quantify fewer items that can take long runs, anchor it with ^, or "
+                          "shorten the subject", name, pattern, (lua_Integer)slen);
     return policy_call_original(L);
 }
 

@@ -519,13 +519,20 @@ static void test_pattern_on_huge_subject_is_refused(void **state)
                                "pattern = function() return ('abc'):match(string.rep('a?', 1000)) end,\n"
                                "small = function() return ('key=value'):match('^(%w+)=(%w+)$') end,\n"
                                "move = function() return table.move({}, 1, math.maxinteger - 1, 2) end,\n"
-                               "emptyrep = function() return string.rep('', math.maxinteger) end }\n",
+                               "emptyrep = function() return string.rep('', math.maxinteger) end,\n"
+                               "backtrack = function() return string.rep('a', 500000):find('.-.-b') end,\n"
+                               "plain = function() return string.rep('a', 500000):find('.-.-b', 1, true) end }\n",
                                NULL);
     expect_call_error(p, "reconcile", "reconcile.lua:3: string.find: subject of 2097152 bytes is over the 1 MiB limit",
                       NULL);
     expect_call_error(p, "pattern", "reconcile.lua:5: string.match: pattern of 2000 bytes", NULL);
     expect_call_error(p, "move", "reconcile.lua:7: table.move: more than", NULL);
     expect_call_error(p, "emptyrep", "reconcile.lua:8: string.rep", NULL);
+    /* would run for hours inside C, where the instruction hook cannot stop it: refused before it starts */
+    expect_call_error(p, "backtrack", "reconcile.lua:9: string.find: pattern \".-.-b\" could backtrack for too long",
+                      NULL);
+    cJSON *plain = call_ok(p, "reconcile", "plain", NULL); /* a plain search runs no matcher */
+    cJSON_Delete(plain);
     cJSON *r = call_ok(p, "reconcile", "small", NULL);
     assert_string_equal(r->valuestring, "key");
     cJSON_Delete(r);
