@@ -84,7 +84,8 @@ valgrind-test: $(BUILD)/flinkop
 # The suites that need the real control plane, run against one cluster that is always stopped afterwards.
 CLUSTER_TESTS := tests/cluster-suites.sh tests/cluster_test.sh tests/transport_test.sh tests/daemon_test.sh \
                  tests/leader_test.sh tests/rbac_test.sh tests/policy_reload_test.sh tests/resilience_test.sh \
-                 tests/plan_test.sh tests/deploy_test.sh tests/daemon_exec_test.sh tests/daemon_valgrind_test.sh
+                 tests/plan_test.sh tests/deploy_test.sh tests/daemon_exec_test.sh tests/daemon_valgrind_test.sh \
+                 tests/flink_rest_test.sh
 include tests/cluster/cluster.mk
 cluster-test: $(BUILD)/asan/flinkop $(BUILD)/flinkop
 

@@ -4,10 +4,11 @@
 --   1. validate the spec (flink_validate, after DefaultValidator); an invalid spec gets no plan, so
 --      whatever runs keeps running, and the status says why;
 --   2. decide whether this pass may touch a running cluster: changing a job that keeps state needs
---      a savepoint first, which takes the Flink REST API (a later issue), so such changes wait;
+--      a savepoint first, which this version does not take yet, so such changes wait;
 --   3. build the objects as Flink's own Kubernetes decorators would (flink_jobmanager,
 --      flink_taskmanager) from the effective configuration (flink_config);
---   4. report what can be seen from Kubernetes in the status (flink_status).
+--   4. report in the status what Kubernetes shows (flink_status) and what the JobManager's REST API
+--      answered last, observed.flink (flink_job).
 -- Everything comes in through the arguments and time from ctx.now: same input, same answer.
 
 local json = require "json"
@@ -17,6 +18,7 @@ local objects = require "flink_objects"
 local jobmanager = require "flink_jobmanager"
 local taskmanager = require "flink_taskmanager"
 local flink_status = require "flink_status"
+local flink_job = require "flink_job"
 
 local M = {}
 
@@ -129,6 +131,23 @@ local function job_status(status, c, changed, suspended)
     status.taskManager = { labelSelector = "component=taskmanager,app=" .. c.name, replicas = replicas }
 end
 
+-- status_error(...) -> status.error, the most pressing first: the JobManager Deployment cannot run, the job
+-- FAILED (kept while its JobManager is not asked), the JobManager's REST API does not answer (with a Warning
+-- the first time). json.null when all is well.
+function M.status_error(failure, job, job_state, flink, prev, deployment, events)
+    if failure then
+        return flink_status.error_json("DeploymentFailedException", failure, { reason = failure:match("^([^:]+)") })
+    end
+    if job and job.state == "FAILED" then return flink_job.failed_error(job) end
+    if job_state == "FAILED" and not job and prev and present(prev.error) then return prev.error end
+    local unreachable, first = flink_job.unreachable_error(flink, prev,
+        deployment ~= nil and flink_status.deployment_available(deployment))
+    if first then
+        events[#events + 1] = event("Warning", "JobManagerUnreachable", json.decode(unreachable).message)
+    end
+    return unreachable or json.null
+end
+
 -- A FlinkDeployment labelled flink.apache.org/canary=true is a health probe of the operator itself.
 function M.is_canary(resource)
     local labels = present(resource.metadata) and resource.metadata.labels
@@ -174,20 +193,25 @@ function M.reconcile(resource, observed, ctx)
     end
 
     local list, owners_complete = M.desired_objects(resource, c, deployment)
+    local flink = observed and present(observed.flink) and observed.flink or nil
 
-    local jm, failure = flink_status.jobmanager_status(deployment, prev, c.generation, changed and deployment ~= nil)
-    if failure then
-        status.error = flink_status.error_json("DeploymentFailedException", failure,
-            { reason = failure:match("^([^:]+)") })
-    end
-    -- A session cluster is stable once its JobManager is ready; a job needs its REST status for that.
-    local stable_now = not c.application and jm == "READY"
-    status.reconciliationStatus = flink_status.reconciliation_status(resource, ctx, stable_now)
-    local rs = status.reconciliationStatus
+    local jm, failure = flink_status.jobmanager_status(deployment, prev, c.generation, changed and deployment ~= nil,
+        flink)
     status.jobManagerDeploymentStatus = jm
-    status.lifecycleState = flink_status.lifecycle(jm, false,
-        present(rs.lastStableSpec) and rs.lastStableSpec == rs.lastReconciledSpec, deployment ~= nil)
     job_status(status, c, changed, false)
+    -- Upstream asks for the job only once the JobManager is READY (before that the answer may be the old
+    -- cluster's); a JobManager that stopped answering makes a RUNNING job RECONCILING whatever its state.
+    local job = nil
+    if c.application and not changed and (jm == "READY" or (flink and not flink.reachable)) then
+        job = flink_job.observe(status, flink, ctx, events)
+    end
+    local job_state = c.application and status.jobStatus.state or nil
+    status.reconciliationStatus = flink_status.reconciliation_status(resource, ctx,
+        jm == "READY" and (not c.application or flink_job.stable(job_state)))
+    local rs = status.reconciliationStatus
+    status.lifecycleState = flink_status.lifecycle(jm, false,
+        present(rs.lastStableSpec) and rs.lastStableSpec == rs.lastReconciledSpec, deployment ~= nil, job_state)
+    status.error = M.status_error(failure, job, job_state, flink, prev, deployment, events)
 
     if not deployment and jm == "DEPLOYING" then
         events[#events + 1] = event("Normal", "Submit", "Starting deployment")
@@ -256,6 +280,28 @@ local function observed_deployment(uid, ready)
         dep.status.updatedReplicas, dep.status.readyReplicas, dep.status.availableReplicas = 1, 1, 1
     end
     return { objects = { ["Deployment/basic-example"] = dep } }
+end
+
+local JOB_ID = "a5e0edd8e66b53f1b89c2041f91b8fd2"
+
+-- observed.flink as the core's observer hands it over: jobs newest first, or an unanswered JobManager.
+local function flink_answer(jobs, reachable)
+    return { reachable = reachable ~= false, since = "2026-11-25T11:59:00Z", observed_at = "2026-11-25T11:59:58Z",
+             jobs = json.array(jobs or {}),
+             error = reachable == false and "GET http://basic-example-rest.flink:8081/jobs/overview: timed out" or nil }
+end
+
+-- A first pass over basic.yaml with its JobManager Deployment there (available or not): the resource with that
+-- status, and what was observed, for a test to add an observed.flink to.
+local function deployed(available)
+    local fd = basic()
+    local seen = observed_deployment("dep-uid", available)
+    fd.status = M.reconcile(fd, seen, NOW).status
+    return fd, seen
+end
+
+local function job_in(state, failure)
+    return { id = JOB_ID, name = "State machine job", state = state, start_time = 1795607990000, failure = failure }
 end
 
 local function main_container(deployment)
@@ -610,6 +656,53 @@ M.tests = {
         local r = M.reconcile(fd, observed_deployment("dep-uid", true), NOW)
         assert(r.objects and #r.objects == 0 and json.is_array(r.objects))
         assert(r.status.lifecycleState == "SUSPENDED" and r.status.jobStatus.state == "SUSPENDED")
+    end,
+    ["a running job observed through the rest api makes the deployment STABLE"] = function()
+        local fd, seen = deployed(false)
+        seen.flink = flink_answer({ job_in("RUNNING") })
+        local r = M.reconcile(fd, seen, NOW)
+        local s = r.status
+        assert(s.jobManagerDeploymentStatus == "READY", "an answering rest api is a ready jobmanager")
+        assert(s.lifecycleState == "STABLE" and s.jobStatus.state == "RUNNING" and s.jobStatus.jobId == JOB_ID)
+        assert(s.jobStatus.startTime == "1795607990000" and s.error == json.null)
+        assert(s.reconciliationStatus.lastStableSpec == s.reconciliationStatus.lastReconciledSpec)
+        assert(r.events[1].reason == "JobStatusChanged")
+    end,
+    ["a jobmanager that answers without a job yet is DEPLOYED"] = function()
+        local fd, seen = deployed(false)
+        seen.flink = flink_answer({})
+        local s = M.reconcile(fd, seen, NOW).status
+        assert(s.jobManagerDeploymentStatus == "READY" and s.lifecycleState == "DEPLOYED")
+        assert(s.jobStatus.state == "RECONCILING" and s.reconciliationStatus.lastStableSpec == nil)
+    end,
+    ["a failed job makes the deployment FAILED with the job's exception"] = function()
+        local fd, seen = deployed(false)
+        seen.flink = flink_answer({ job_in("FAILED", { class = "java.lang.IllegalStateException", message = "source broke" }) })
+        local s = M.reconcile(fd, seen, NOW).status
+        assert(s.lifecycleState == "FAILED" and s.jobStatus.state == "FAILED")
+        local err = json.decode(s.error)
+        assert(err.type == "java.lang.IllegalStateException" and err.message == "source broke")
+    end,
+    ["a jobmanager that stops answering is not ready and says so once"] = function()
+        local fd, seen = deployed(true)
+        seen.flink = flink_answer({ job_in("RUNNING") })
+        fd.status = M.reconcile(fd, seen, NOW).status
+        assert(fd.status.lifecycleState == "STABLE")
+        seen.flink = flink_answer(nil, false)
+        local r = M.reconcile(fd, seen, NOW)
+        local s = r.status
+        assert(s.jobManagerDeploymentStatus == "DEPLOYED_NOT_READY" and s.jobStatus.state == "RECONCILING")
+        assert(json.decode(s.error).message:find("JobManager REST API unreachable since", 1, true))
+        assert(r.events[1].type == "Warning" and r.events[1].reason == "JobManagerUnreachable")
+        fd.status = s
+        local again = M.reconcile(fd, seen, NOW)
+        assert(again.status.error == s.error and #again.events == 0, "the same outage is one status and one event")
+    end,
+    ["a starting jobmanager that does not answer yet is no error"] = function()
+        local fd, seen = deployed(false)
+        seen.flink = flink_answer(nil, false)
+        local s = M.reconcile(fd, seen, NOW).status
+        assert(s.jobManagerDeploymentStatus == "DEPLOYING" and s.error == json.null)
     end,
     ["the same input gives the same answer"] = function()
         local a = json.encode(M.reconcile(basic(), observed_deployment("dep-uid", true), NOW))

@@ -7,6 +7,8 @@
 #include <cjson/cJSON.h>
 
 #include "daemon.h"
+#include "flink_observer.h"
+#include "flink_rest.h"
 #include "informer.h"
 #include "kube.h"
 #include "kubeconfig.h"
@@ -38,6 +40,8 @@ struct daemon {
     size_t informer_count;
     cJSON *ctx;
     struct strmap *events_sent; /* dedupe key -> struct event_seen * (sync.c) */
+    struct flink_rest *flink_rest;     /* the JobManagers' REST API; NULL in `plan` */
+    struct flink_observer *flink;      /* observed.flink; NULL in `plan` */
     ev_idle worker;
     ev_timer resync, drain;
     ev_signal sigterm, sigint;
