@@ -28,6 +28,7 @@ struct work {
     cJSON *bindings_later; /* RoleBindings held back until the Roles written with them exist; owned */
     int standalone;        /* not a queue key (an Event about the policy ConfigMap): no queue bookkeeping */
     double requeue_after;
+    cJSON *actions;        /* the policy's Flink REST actions, done once every write succeeded (owned) */
 };
 
 /* What a request of a work item is for, which decides what its answer means. */
@@ -82,6 +83,10 @@ static void work_finish(struct work *w)
         return;
     }
     count_reconcile(w->d, w->key, w->failed ? "error" : "ok");
+    /* After the writes: the status that records what an action is for is stored before the action happens. */
+    if (!w->failed && w->actions && w->d->flink && w->d->leading)
+        flink_observer_act(w->d->flink, w->key, w->actions);
+    cJSON_Delete(w->actions);
     if (w->failed && w->d->o->plan) /* a plan reports a failure; it does not retry */
         plan_error(w->d->o->plan, w->key);
     else if (w->failed)
@@ -521,6 +526,8 @@ static void desired_apply(struct work *w, struct desired *ds)
 {
     const cJSON *e;
     w->requeue_after = ds->r.requeue_after;
+    w->actions = ds->r.actions;
+    ds->r.actions = NULL;
     /* Collect writes before the status write, which changes the cached resource. */
     if (ds->r.objects)
         objects_sync(w, ds->r.objects);

@@ -16,18 +16,18 @@ local function present(v) return v ~= nil and v ~= json.null end
 -- The start of status.error's message for a JobManager that does not answer; also how it is recognised.
 M.UNREACHABLE = "JobManager REST API unreachable"
 
--- job(flink, status) -> the observed job this resource runs: the one status.jobStatus.jobId names, else the
--- newest (a new JobManager's job has an id the status does not know yet). nil when nothing answered.
+-- job(flink, status) -> the observed job this resource runs: the one status.jobStatus.jobId names (the id the
+-- deployment fixed), or, for a status that names none, the newest. nil when nothing answered or the JobManager
+-- does not list it (yet: a previous deployment's job is never taken for it).
 function M.job(flink, status)
     if not present(flink) or not flink.reachable then return nil end
     local jobs = present(flink.jobs) and flink.jobs or {}
     local js = present(status) and present(status.jobStatus) and status.jobStatus or {}
-    if present(js.jobId) then
-        for _, j in ipairs(jobs) do
-            if j.id == js.jobId then return j end
-        end
+    if not present(js.jobId) then return jobs[1] end
+    for _, j in ipairs(jobs) do
+        if j.id == js.jobId then return j end
     end
-    return jobs[1]
+    return nil
 end
 
 -- observe(status, flink, ctx, events) -> the observed job, after writing it into status.jobStatus (state,
@@ -94,7 +94,7 @@ M.tests = {
         local flink = answer({ { id = "b", state = "RUNNING" }, { id = JOB, state = "FINISHED" } })
         assert(M.job(flink, { jobStatus = { jobId = JOB } }).id == JOB)
         assert(M.job(flink, { jobStatus = {} }).id == "b")
-        assert(M.job(flink, { jobStatus = { jobId = "gone" } }).id == "b")
+        assert(M.job(flink, { jobStatus = { jobId = "gone" } }) == nil, "an older deployment's job is not ours")
         assert(M.job(answer({}, false), {}) == nil and M.job(nil, {}) == nil)
     end,
     ["observing a running job fills job status and says it changed"] = function()

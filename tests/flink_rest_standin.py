@@ -138,16 +138,17 @@ class Handler(BaseHTTPRequestHandler):
                 job["state"], job["end-time"] = "CANCELED", now_ms()
             return 202, {}
         if method == "POST" and sub in ("/stop", "/savepoints"):
+            trigger = body.get("triggerId") or "%032x" % (len(c["operations"]) + 1)
+            if trigger in c["operations"]:
+                return 202, {"request-id": trigger}  # the same operation: Flink's idempotent trigger
             if job["state"] != "RUNNING":
                 return 500, {"errors": ["Job " + job["jid"] + " is not running: " + job["state"]]}
-            trigger = body.get("triggerId") or "%032x" % (len(c["operations"]) + 1)
-            if trigger not in c["operations"]:
-                c["savepoints_taken"] += 1
-                directory = body.get("targetDirectory") or body.get("target-directory") or "file:///flink-savepoints"
-                c["operations"][trigger] = {
-                    "jid": job["jid"], "status": "IN_PROGRESS", "done_at": time.time() + c["savepoint_seconds"],
-                    "stop": sub == "/stop" or bool(body.get("cancel-job")),
-                    "location": "%s/savepoint-%s-%s" % (directory.rstrip("/"), job["jid"][:6], trigger[-8:])}
+            c["savepoints_taken"] += 1
+            directory = body.get("targetDirectory") or body.get("target-directory") or "file:///flink-savepoints"
+            c["operations"][trigger] = {
+                "jid": job["jid"], "status": "IN_PROGRESS", "done_at": time.time() + c["savepoint_seconds"],
+                "stop": sub == "/stop" or bool(body.get("cancel-job")),
+                "location": "%s/savepoint-%s-%s" % (directory.rstrip("/"), job["jid"][:6], trigger[-8:])}
             return 202, {"request-id": trigger}
         m = re.fullmatch(r"/savepoints/([0-9a-f]{32})", sub)
         if method == "GET" and m:

@@ -4,7 +4,8 @@
 # for it: `flinkop run --flink-rest-override http://127.0.0.1:PORT/{namespace}/{name}`. What a user sees in
 # `kubectl get flinkdeployment`: a RUNNING job makes the deployment STABLE with the job's id, a FAILED one makes
 # it FAILED with the job's exception, a JobManager that never answers is reported as unreachable while another
-# FlinkDeployment keeps reconciling, and a steady job costs no writes.
+# FlinkDeployment keeps reconciling, a steady job costs no writes; a spec change of a savepoint job stops it with a
+# savepoint and redeploys from it, once, even when the operator is killed in the middle.
 # Run under tests/cluster/with-cluster; needs build/asan/flinkop (make does it).
 set -uo pipefail
 
@@ -13,15 +14,12 @@ bin=${FLINKOP_BIN:-$repo/build/asan/flinkop}
 ref=$repo/../shared/reference/flink-kubernetes-operator
 tmp=$(mktemp -d)
 run=fr$$
-a=$run-a b=$run-b
-log=$tmp/daemon.log
-job_a=a5e0edd8e66b53f1b89c2041f91b8fd2
-job_b=c9e7d88f3c0b4a6789e012345678abcd
+a=$run-a b=$run-b c=$run-c
 
 finish() {
 	[[ -n ${daemon_pid:-} ]] && kill -9 "$daemon_pid" 2>/dev/null
 	[[ -n ${standin_pid:-} ]] && kill "$standin_pid" 2>/dev/null
-	k delete namespace "$a" "$b" --wait=false >/dev/null 2>&1
+	k delete namespace "$a" "$b" "$c" --wait=false >/dev/null 2>&1
 	suite_end flink-rest
 }
 # shellcheck source=cluster_lib.sh
@@ -38,6 +36,10 @@ job_json() {
 # polls NS: how many times the daemon asked the stand-in for NS's jobs overview.
 polls() { standin GET "$1" | python3 -c 'import json, sys
 print(sum(r == "GET /jobs/overview" for r in json.load(sys.stdin)["requests"]))'; }
+# job_id_of NS: the job id the operator fixed for the deployment ($internal.pipeline.job-id), which a JobManager
+# would run its job under, so the stand-in lists the job under it.
+job_id_of() { k -n "$1" get configmap flink-config-basic-example -o 'jsonpath={.data.config\.yaml}' 2>/dev/null |
+	sed -n 's/^\$internal.pipeline.job-id: //p'; }
 status_of() { k -n "$1" get flinkdeployment basic-example -o "jsonpath=$2" 2>/dev/null; }
 # is NS JSONPATH VALUE: the FlinkDeployment's status field has that value now.
 is() { [[ $(status_of "$1" "$2") == "$3" ]]; }
@@ -58,15 +60,21 @@ k apply --server-side -f "$ref/helm/flink-kubernetes-operator/crds/" >/dev/null 
 	k wait --for condition=established crd --all --timeout=60s >/dev/null || { not_ok "CRDs installed"; finish; }
 k create namespace "$a" >/dev/null
 k create namespace "$b" >/dev/null
+k create namespace "$c" >/dev/null
 standin PUT "$a" '{"jobs": []}' >/dev/null
 k -n "$a" apply -f "$ref/examples/basic.yaml" >/dev/null
 
-"$bin" run --kubeconfig "$KUBECONFIG" --script-dir "$repo" --operator-namespace "$a" --probe-address 127.0.0.1:0 \
-	--flink-rest-override "http://127.0.0.1:$sport/{namespace}/{name}" --log-level debug >"$log" 2>&1 &
-daemon_pid=$!
-has_port() { [[ -n $(probe_port_in "$log") ]]; }
-eventually 10 has_port || { not_ok "the daemon starts" "$(tail -n 5 "$log")"; finish; }
-port=$(probe_port_in "$log")
+# daemon_start LOG: the daemon, pointed at the stand-in; sets daemon_pid and port.
+daemon_start() {
+	log=$1
+	"$bin" run --kubeconfig "$KUBECONFIG" --script-dir "$repo" --operator-namespace "$a" --probe-address 127.0.0.1:0 \
+		--flink-rest-override "http://127.0.0.1:$sport/{namespace}/{name}" --log-level debug >"$log" 2>&1 &
+	daemon_pid=$!
+	has_port() { [[ -n $(probe_port_in "$log") ]]; }
+	eventually 10 has_port || { not_ok "the daemon starts" "$(tail -n 5 "$log")"; finish; }
+	port=$(probe_port_in "$log")
+}
+daemon_start "$tmp/daemon.log"
 
 # A JobManager that answers with no job yet: READY, the job still RECONCILING, the deployment DEPLOYED.
 if eventually 30 is "$a" '{.status.jobManagerDeploymentStatus}/{.status.lifecycleState}' READY/DEPLOYED; then
@@ -75,8 +83,9 @@ else
 	not_ok "a JobManager whose REST API answers is READY" "$(status_of "$a" '{.status}')"
 fi
 
+job_a=$(job_id_of "$a")
 t0=$EPOCHREALTIME
-standin PUT "$a" "$(job_json $job_a RUNNING)" >/dev/null
+standin PUT "$a" "$(job_json "$job_a" RUNNING)" >/dev/null
 if eventually 30 is "$a" '{.status.lifecycleState}/{.status.jobStatus.state}/{.status.jobStatus.jobId}' \
 	"STABLE/RUNNING/$job_a"; then
 	ok "the job RUNNING makes the deployment STABLE with the job's id ($(seconds_since "$t0") s after the JobManager said so)"
@@ -108,7 +117,7 @@ else
 fi
 
 # A JobManager that accepts and never answers, while another FlinkDeployment arrives in another namespace.
-standin PUT "$b" "$(job_json $job_b RUNNING)" >/dev/null
+standin PUT "$b" '{"jobs": []}' >/dev/null
 standin PUT "$a" '{"hang": true}' >/dev/null
 polls_a=$(polls "$a")
 # Apply the other one while a poll of the hanging JobManager is in flight (the stand-in logs it, then hangs).
@@ -122,8 +131,13 @@ if eventually 20 k -n "$b" get deployment basic-example; then
 else
 	not_ok "while a JobManager hangs, another namespace's FlinkDeployment gets its Deployment"
 fi
+has_job_id() { [[ -n $(job_id_of "$b") ]]; }
+eventually 10 has_job_id
+job_b=$(job_id_of "$b")
+t0=$EPOCHREALTIME
+standin PUT "$b" "$(job_json "$job_b" RUNNING)" >/dev/null
 if eventually 30 is "$b" '{.status.lifecycleState}/{.status.jobStatus.jobId}' "STABLE/$job_b"; then
-	ok "... and reaches STABLE with its own job ($(seconds_since "$t0") s after it was applied)"
+	ok "... and reaches STABLE with its own job ($(seconds_since "$t0") s after its JobManager said RUNNING)"
 else
 	not_ok "... and reaches STABLE with its own job" "$(status_of "$b" '{.status}')"
 fi
@@ -155,7 +169,7 @@ fi
 
 # The job fails: the deployment FAILED, status.error the job's exception.
 t0=$EPOCHREALTIME
-standin PUT "$a" "$(job_json $job_a FAILED 'java.lang.IllegalStateException: the source broke')" >/dev/null
+standin PUT "$a" "$(job_json "$job_a" FAILED 'java.lang.IllegalStateException: the source broke')" >/dev/null
 if eventually 30 is "$a" '{.status.lifecycleState}/{.status.jobStatus.state}' FAILED/FAILED &&
 	eventually 10 error_has "$a" 'the source broke'; then
 	ok "the job FAILED makes the deployment FAILED with the job's exception ($(seconds_since "$t0") s): $(status_of "$a" '{.status.error}' | grep -o '"type":"[^"]*"')"
@@ -163,13 +177,89 @@ else
 	not_ok "the job FAILED makes the deployment FAILED with the job's exception" "$(status_of "$a" '{.status}')"
 fi
 
+# --- a savepoint upgrade: stop with a savepoint, redeploy from it -------------------------------------------------
+sed -e 's/upgradeMode: stateless/upgradeMode: savepoint/' \
+	-e 's|taskmanager.numberOfTaskSlots: "*2"*|&\n    state.savepoints.dir: file:///flink-savepoints\n    state.checkpoints.dir: file:///flink-checkpoints|' \
+	"$ref/examples/basic.yaml" >"$tmp/savepoint.yaml"
+standin PUT "$c" '{"jobs": [], "savepoint_seconds": 3}' >/dev/null
+k -n "$c" apply -f "$tmp/savepoint.yaml" >/dev/null
+has_job_id() { [[ -n $(job_id_of "$c") ]]; }
+eventually 20 has_job_id
+job_c1=$(job_id_of "$c")
+standin PUT "$c" "$(job_json "$job_c1" RUNNING)" >/dev/null
+eventually 30 is "$c" '{.status.lifecycleState}/{.status.jobStatus.jobId}' "STABLE/$job_c1" ||
+	not_ok "a savepoint job becomes STABLE" "$(status_of "$c" '{.status}')"
+config_of() { k -n "$c" get configmap flink-config-basic-example -o 'jsonpath={.data.config\.yaml}'; }
+restored_from() { config_of | sed -n 's/^execution.savepoint.path: //p'; }
+dep_generation() { k -n "$c" get deployment basic-example -o 'jsonpath={.metadata.generation}'; }
+taken() { standin GET "$c" | python3 -c 'import json, sys; print(json.load(sys.stdin)["savepoints_taken"])'; }
+stops() { standin GET "$c" | python3 -c 'import json, sys
+print(sum(r == "POST /jobs/'"$1"'/stop" for r in json.load(sys.stdin)["requests"]))'; }
+trigger() { status_of "$c" '{.status.jobStatus.savepointInfo.triggerId}'; }
+
+gen0=$(dep_generation)
+t0=$EPOCHREALTIME
+k -n "$c" patch flinkdeployment basic-example --type merge -p '{"spec": {"job": {"parallelism": 3}}}' >/dev/null
+if eventually 15 is "$c" '{.status.lifecycleState}/{.status.reconciliationStatus.state}' UPGRADING/UPGRADING &&
+	[[ $(trigger) =~ ^[0-9a-f]{32}$ ]]; then
+	ok "a spec change of a savepoint job is recorded as UPGRADING with its savepoint trigger ($(trigger))"
+else
+	not_ok "a spec change of a savepoint job is recorded as UPGRADING" "$(status_of "$c" '{.status}')"
+fi
+redeployed() { [[ -n $(restored_from) && $(status_of "$c" '{.status.jobStatus.upgradeSavepointPath}') == "$(restored_from)" ]]; }
+if eventually 30 redeployed; then
+	ok "the job is stopped with a savepoint and redeployed from it in $(seconds_since "$t0") s (the stand-in takes 3 s): $(restored_from)"
+else
+	not_ok "the job is stopped with a savepoint and redeployed from it" "config: '$(restored_from)' status: $(status_of "$c" '{.status}')"
+fi
+if [[ $(taken) == 1 && $(stops "$job_c1") -ge 1 && $(dep_generation) == $((gen0 + 1)) && $(job_id_of "$c") != "$job_c1" ]] &&
+	is "$c" '{.status.reconciliationStatus.state}/{.status.jobStatus.state}' DEPLOYED/RECONCILING; then
+	ok "one savepoint, one rollout of the JobManager Deployment (generation $gen0 -> $(dep_generation)) with a new job id; the new job is awaited"
+else
+	not_ok "one savepoint, one rollout" "savepoints $(taken), stops $(stops "$job_c1"), generation $gen0 -> $(dep_generation), $(status_of "$c" '{.status}')"
+fi
+job_c2=$(job_id_of "$c")
+standin PUT "$c" "$(job_json "$job_c2" RUNNING)" >/dev/null
+if eventually 30 is "$c" '{.status.lifecycleState}/{.status.jobStatus.jobId}' "STABLE/$job_c2"; then
+	ok "the upgraded job RUNNING makes the deployment STABLE again with the new job's id"
+else
+	not_ok "the upgraded job RUNNING makes the deployment STABLE again" "$(status_of "$c" '{.status}')"
+fi
+
+# --- the same, with the operator killed (SIGKILL) while the savepoint is being taken ----------------------------
+standin PUT "$c" '{"savepoint_seconds": 8}' >/dev/null
+gen0=$(dep_generation) taken0=$(taken)
+k -n "$c" patch flinkdeployment basic-example --type merge -p '{"spec": {"job": {"parallelism": 4}}}' >/dev/null
+stopping() { [[ $(trigger) =~ ^[0-9a-f]{32}$ && $(stops "$job_c2") -ge 1 ]]; }
+if eventually 15 stopping; then
+	killed_trigger=$(trigger)
+	kill -9 "$daemon_pid"
+	wait "$daemon_pid" 2>/dev/null
+	ok "the operator is killed while the savepoint ($killed_trigger) is in progress"
+else
+	not_ok "the operator is killed while the savepoint is in progress" "$(status_of "$c" '{.status}')"
+fi
+t0=$EPOCHREALTIME
+daemon_start "$tmp/daemon-restarted.log"
+upgraded() { [[ -n $(restored_from) && $(restored_from) == *"${killed_trigger: -8}" ]]; }
+if eventually 40 upgraded && eventually 10 is "$c" '{.status.reconciliationStatus.state}' DEPLOYED; then
+	ok "the restarted operator finishes that upgrade from that savepoint ($(seconds_since "$t0") s after the restart)"
+else
+	not_ok "the restarted operator finishes that upgrade" "config: '$(restored_from)', status: $(status_of "$c" '{.status}')"
+fi
+if [[ $(taken) == $((taken0 + 1)) && $(dep_generation) == $((gen0 + 1)) ]]; then
+	ok "... once: one more savepoint (the trigger was sent $(stops "$job_c2") times, Flink took it once), one rollout"
+else
+	not_ok "... once" "savepoints $taken0 -> $(taken), generation $gen0 -> $(dep_generation)"
+fi
+
 kill -TERM "$daemon_pid"
 wait "$daemon_pid"
 rc=$?
 daemon_pid=
-if [[ $rc -eq 0 ]] && ! grep -q "Sanitizer" "$log"; then
+if [[ $rc -eq 0 ]] && ! grep -q "Sanitizer" "$tmp"/daemon*.log; then
 	ok "SIGTERM stops the daemon with status 0, no sanitizer report"
 else
-	not_ok "SIGTERM stops the daemon with status 0, no sanitizer report" "status $rc: $(grep -A3 -m1 Sanitizer "$log")"
+	not_ok "SIGTERM stops the daemon with status 0, no sanitizer report" "status $rc: $(grep -A3 -m1 Sanitizer "$tmp"/daemon*.log)"
 fi
 finish

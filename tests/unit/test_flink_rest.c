@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "flink_observer.h"
 #include "flink_rest.h"
 
 #define JOB_A "a5e0edd8e66b53f1b89c2041f91b8fd2"
@@ -150,6 +151,29 @@ static void test_only_32_hex_digits_are_ids(void **state)
     assert_false(flink_rest_is_id(NULL));
 }
 
+static int action_ok(const char *json, char *err, size_t errlen)
+{
+    cJSON *a = parse(json);
+    int rc = flink_observer_action_check(a, err, errlen);
+    cJSON_Delete(a);
+    return rc;
+}
+
+static void test_actions_are_checked_before_anything_is_sent(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(action_ok("{\"type\": \"stop\", \"job_id\": \"" JOB_A "\", \"trigger_id\": \"" JOB_B "\","
+                               " \"target_directory\": \"s3://sp\"}", err, sizeof err), 0);
+    assert_int_equal(action_ok("{\"type\": \"cancel\", \"job_id\": \"" JOB_A "\"}", err, sizeof err), 0);
+    assert_int_equal(action_ok("{\"type\": \"restart\", \"job_id\": \"" JOB_A "\"}", err, sizeof err), -1);
+    assert_non_null(strstr(err, "stop, savepoint or cancel"));
+    assert_int_equal(action_ok("{\"type\": \"savepoint\", \"job_id\": \"" JOB_A "\"}", err, sizeof err), -1);
+    assert_string_equal(err, "savepoint action: trigger_id must be 32 hexadecimal digits");
+    assert_int_equal(action_ok("{\"type\": \"cancel\", \"job_id\": \"../overview\"}", err, sizeof err), -1);
+    assert_non_null(strstr(err, "job_id must be a Flink job id"));
+}
+
 struct answer_seen {
     int calls;
     long status;
@@ -228,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_failure_is_the_newest_root_exception),
         cmocka_unit_test(test_savepoint_status_reads_progress_location_and_failure),
         cmocka_unit_test(test_only_32_hex_digits_are_ids),
+        cmocka_unit_test(test_actions_are_checked_before_anything_is_sent),
         cmocka_unit_test(test_a_refused_call_reports_what_it_asked),
         cmocka_unit_test(test_a_cancelled_call_calls_nothing),
     };
