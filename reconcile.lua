@@ -10,6 +10,7 @@
 --      flink_taskmanager) from the effective configuration (flink_config);
 --   4. report in the status what Kubernetes shows (flink_status) and what the JobManager's REST API
 --      answered last, observed.flink (flink_job).
+-- A resource being deleted gets its cleanup instead (flink_cleanup).
 -- Everything comes in through the arguments and time from ctx.now: same input, same answer.
 
 local json = require "json"
@@ -21,6 +22,7 @@ local taskmanager = require "flink_taskmanager"
 local flink_status = require "flink_status"
 local flink_job = require "flink_job"
 local flink_upgrade = require "flink_upgrade"
+local cleanup = require "flink_cleanup"
 
 local M = {}
 
@@ -145,6 +147,11 @@ function M.reconcile(resource, observed, ctx)
     ctx = ctx or {}
     assert(ctx.api_version == nil or ctx.api_version == 1, "reconcile.lua implements policy API v1")
     local seen = (observed and observed.objects) or {}
+
+    if present(resource.metadata.deletionTimestamp) then
+        -- Held by the operator's finalizer until its cleanup is done (flink_cleanup).
+        return cleanup.cleanup(resource, seen, observed and present(observed.flink) and observed.flink or nil, ctx)
+    end
 
     if M.is_canary(resource) then
         -- Upstream's CanaryResourceManager: a canary only proves the operator reconciles; it owns nothing.
@@ -790,6 +797,12 @@ M.tests = {
         seen.flink = flink_answer(nil, false)
         local s = M.reconcile(fd, seen, NOW).status
         assert(s.jobManagerDeploymentStatus == "DEPLOYING" and s.error == json.null)
+    end,
+    ["a deleted resource is cleaned up even when its spec is invalid"] = function()
+        local fd = basic(function(f) f.spec.serviceAccount = nil end)
+        fd.metadata.deletionTimestamp = NOW.now
+        local r = M.reconcile(fd, { objects = {} }, NOW)
+        assert(r.remove_finalizer and #r.objects == 0 and json.is_array(r.objects))
     end,
     ["the same input gives the same answer"] = function()
         local a = json.encode(M.reconcile(basic(), observed_deployment("dep-uid", true), NOW))

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "daemon_state.h"
+#include "finalizer.h"
 #include "object.h"
 
 int desired_owned_by(const cJSON *obj, const char *owner)
@@ -56,6 +57,14 @@ static cJSON *namespace_inventory(struct daemon *d, const char *ns)
     return inv;
 }
 
+/* Whether namespace ns is going: Terminating, or marked for deletion. */
+static int namespace_going(const cJSON *ns)
+{
+    const char *phase = object_string_at(ns, "status.phase");
+    return (phase && strcmp(phase, "Terminating") == 0) ||
+           cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(ns, "metadata"), "deletionTimestamp") != NULL;
+}
+
 static void namespace_render(struct daemon *d, struct policy *p, const char *name, struct desired *out, char *err,
                              size_t errlen)
 {
@@ -71,9 +80,7 @@ static void namespace_render(struct daemon *d, struct policy *p, const char *nam
         cJSON_AddStringToObject(cJSON_AddObjectToObject(made, "metadata"), "name", name);
         ns = made;
     }
-    const char *phase = object_string_at(ns, "status.phase");
-    if ((phase && strcmp(phase, "Terminating") == 0) ||
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(ns, "metadata"), "deletionTimestamp"))
+    if (namespace_going(ns))
         return; /* never hold up a namespace's deletion */
     out->resource = ns;
     cJSON *inventory = namespace_inventory(d, name);
@@ -135,7 +142,12 @@ static void resource_render(struct daemon *d, struct policy *p, const char *key,
         out->outcome = DESIRED_GONE;
         return;
     }
-    if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(resource, "metadata"), "deletionTimestamp"))
+    /* Being deleted: decided about once more while our finalizer holds it (the cleanup), else left alone. In a
+     * namespace that is going, nothing is made any more: its resources are about to be deleted (and cleaned up). */
+    if (finalizer_deleting(resource) && !(strcmp(kind, "FlinkDeployment") == 0 && finalizer_present(resource)))
+        return;
+    const cJSON *home = daemon_lookup(d, "Namespace", NULL, ns, NULL);
+    if (!finalizer_deleting(resource) && home && namespace_going(home))
         return;
     out->resource = resource;
     cJSON *observed = observed_objects(d, key);

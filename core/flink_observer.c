@@ -441,9 +441,11 @@ static void on_act(void *ud, const struct flink_rest_answer *a)
     const char *what = c->cancel ? (a->error ? "cancel failed" : "cancel accepted")
                                  : (a->error ? "savepoint not triggered" : "savepoint triggered");
     if (a->error)
-        log_object(LOG_LEVEL_WARN, t->ns, t->name, what, "job", c->job, "trigger", c->trigger, "error", a->error, NULL);
+        log_object(LOG_LEVEL_WARN, t->ns, t->name, what, "job", c->job, "error", a->error,
+                   c->cancel ? NULL : "trigger", c->trigger, NULL);
     else
-        log_object(LOG_LEVEL_INFO, t->ns, t->name, what, "job", c->job, "trigger", c->trigger, NULL);
+        log_object(LOG_LEVEL_INFO, t->ns, t->name, what, "job", c->job, c->cancel ? NULL : "trigger", c->trigger,
+                   NULL);
     if (!c->cancel) {
         if (!a->error)
             savepoints_prune(t);
@@ -522,8 +524,9 @@ void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *
         snprintf(c->trigger, sizeof c->trigger, "%s", c->cancel ? "" : status_of(a, "trigger_id"));
         c->next = t->acts;
         t->acts = c;
-        log_object(LOG_LEVEL_INFO, t->ns, t->name, "flink action", "action", type, "job", c->job, "trigger",
-                   c->trigger, NULL);
+        /* A cancel has no trigger: its NULL key ends the list there. */
+        log_object(LOG_LEVEL_INFO, t->ns, t->name, "flink action", "action", type, "job", c->job,
+                   c->cancel ? NULL : "trigger", c->trigger, NULL);
         if ((c->call = flink_rest_request(o->o.rest, t->ns, t->name, method, path, body, on_act, c, err,
                                           sizeof err)) == NULL) {
             log_object(LOG_LEVEL_WARN, t->ns, t->name, "flink action not sent", "action", type, "error", err, NULL);

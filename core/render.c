@@ -259,6 +259,7 @@ int render_resource(struct policy *p, const cJSON *resource, const cJSON *observ
     member_take(result, "status", &out->status);
     member_take(result, "events", &out->events);
     member_take(result, "actions", &out->actions);
+    out->remove_finalizer = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "remove_finalizer"));
     const cJSON *requeue = cJSON_GetObjectItemCaseSensitive(result, "requeue_after");
     if (cJSON_IsNumber(requeue) && requeue->valuedouble >= 0)
         out->requeue_after = requeue->valuedouble;

@@ -5,7 +5,8 @@
 # `kubectl get flinkdeployment`: a RUNNING job makes the deployment STABLE with the job's id, a FAILED one makes
 # it FAILED with the job's exception, a JobManager that never answers is reported as unreachable while another
 # FlinkDeployment keeps reconciling, a steady job costs no writes; a spec change of a savepoint job stops it with a
-# savepoint and redeploys from it, once, even when the operator is killed in the middle.
+# savepoint and redeploys from it, once, even when the operator is killed in the middle; deleting a FlinkDeployment
+# cancels its job before its objects go, and never waits on a JobManager that does not answer.
 # Run under tests/cluster/with-cluster; needs build/asan/flinkop (make does it).
 set -uo pipefail
 
@@ -251,6 +252,41 @@ if [[ $(taken) == $((taken0 + 1)) && $(dep_generation) == $((gen0 + 1)) ]]; then
 	ok "... once: one more savepoint (the trigger was sent $(stops "$job_c2") times, Flink took it once), one rollout"
 else
 	not_ok "... once" "savepoints $taken0 -> $(taken), generation $gen0 -> $(dep_generation)"
+fi
+
+# --- deletion: the job is cancelled, the objects go, then the finalizer -------------------------------------------
+if [[ $(k -n "$c" get flinkdeployment basic-example -o 'jsonpath={.metadata.finalizers}') == *flinkdeployments.flink.apache.org/finalizer* ]]; then
+	ok "the operator puts its finalizer on the FlinkDeployment"
+else
+	not_ok "the operator puts its finalizer on the FlinkDeployment" "$(k -n "$c" get flinkdeployment basic-example -o 'jsonpath={.metadata}')"
+fi
+job_c3=$(job_id_of "$c")
+standin PUT "$c" "$(job_json "$job_c3" RUNNING)" >/dev/null
+eventually 30 is "$c" '{.status.lifecycleState}/{.status.jobStatus.jobId}' "STABLE/$job_c3" ||
+	not_ok "the upgraded job runs before the deletion" "$(status_of "$c" '{.status}')"
+cancels() { standin GET "$1" | python3 -c 'import json, sys
+print(sum(r == "PATCH /jobs/'"$2"'?mode=cancel" for r in json.load(sys.stdin)["requests"]))'; }
+gone() { ! k -n "$1" get flinkdeployment basic-example >/dev/null 2>&1; }
+objects_gone() { [[ -z $(k -n "$1" get deployment,service,configmap -l app=basic-example -o name 2>/dev/null) ]]; }
+t0=$EPOCHREALTIME
+k -n "$c" delete flinkdeployment basic-example --wait=false >/dev/null
+if eventually 30 gone "$c"; then
+	took=$(seconds_since "$t0")
+	if [[ $(cancels "$c" "$job_c3") -ge 1 ]] && standin GET "$c" | grep -q '"state": "CANCELED"' && eventually 10 objects_gone "$c"; then
+		ok "deleting it cancels the running job through the REST API, then the objects and the FlinkDeployment go ($took s)"
+	else
+		not_ok "deleting it cancels the job, then the objects go" "cancels $(cancels "$c" "$job_c3"), left: $(k -n "$c" get deployment,service,configmap -l app=basic-example -o name)"
+	fi
+else
+	not_ok "deleting a FlinkDeployment with a running job completes" "$(k -n "$c" get flinkdeployment basic-example -o 'jsonpath={.metadata} {.status.lifecycleState}')"
+fi
+standin PUT "$b" '{"hang": true}' >/dev/null
+t0=$EPOCHREALTIME
+k -n "$b" delete flinkdeployment basic-example --wait=false >/dev/null
+if eventually 45 gone "$b" && eventually 10 objects_gone "$b"; then
+	ok "a FlinkDeployment whose JobManager never answers is deleted all the same, in $(seconds_since "$t0") s (bound: 30 s)"
+else
+	not_ok "a FlinkDeployment whose JobManager never answers is deleted" "$(k -n "$b" get flinkdeployment basic-example -o 'jsonpath={.metadata} {.status.lifecycleState}')"
 fi
 
 kill -TERM "$daemon_pid"
