@@ -4,10 +4,13 @@
 --   1. validate the spec (flink_validate, after DefaultValidator); an invalid spec gets no plan, so
 --      whatever runs keeps running, and the status says why;
 --   2. decide whether this pass may touch a running cluster: changing a job that keeps state needs
---      a savepoint first, which takes the Flink REST API (a later issue), so such changes wait;
+--      a savepoint first, which flink_upgrade takes through the core (result.actions) before the
+--      cluster is redeployed from it;
 --   3. build the objects as Flink's own Kubernetes decorators would (flink_jobmanager,
 --      flink_taskmanager) from the effective configuration (flink_config);
---   4. report what can be seen from Kubernetes in the status (flink_status).
+--   4. report in the status what Kubernetes shows (flink_status) and what the JobManager's REST API
+--      answered last, observed.flink (flink_job).
+-- A resource being deleted gets its cleanup instead (flink_cleanup).
 -- Everything comes in through the arguments and time from ctx.now: same input, same answer.
 
 local json = require "json"
@@ -17,6 +20,9 @@ local objects = require "flink_objects"
 local jobmanager = require "flink_jobmanager"
 local taskmanager = require "flink_taskmanager"
 local flink_status = require "flink_status"
+local flink_job = require "flink_job"
+local flink_upgrade = require "flink_upgrade"
+local cleanup = require "flink_cleanup"
 
 local M = {}
 
@@ -95,22 +101,6 @@ end
 -- Warning. Exported so a site policy that wraps this one refuses its own rules the same way.
 M.invalid = invalid
 
-local function deferred(resource, c, deployment)
-    local prev = previous_status(resource)
-    local status = objects.copy(prev or {})
-    local message = string.format("spec.job.upgradeMode: %s: this change needs a savepoint of the running job " ..
-        "first, which this operator version cannot take yet (Flink REST API); the cluster keeps running the " ..
-        "last reconciled spec", c.spec.job.upgradeMode or "stateless")
-    status.error = flink_status.error_json("ReconciliationException", message)
-    status.jobManagerDeploymentStatus = flink_status.jobmanager_status(deployment, prev, nil, false)
-    return {
-        objects = nil,
-        status = status,
-        events = objects.list({ event("Warning", "UpgradeDeferred", message) }),
-        requeue_after = flink_status.REQUEUE.READY,
-    }
-end
-
 -- Application clusters: the job's status and where its TaskManagers are
 -- (ReconciliationUtils.getTaskManagerInfo).
 local function job_status(status, c, changed, suspended)
@@ -124,9 +114,27 @@ local function job_status(status, c, changed, suspended)
     if changed or not present(status.jobStatus.state) or status.jobStatus.state == "SUSPENDED" then
         status.jobStatus.state = "RECONCILING" -- what upstream sets after (re)deploying
     end
+    status.jobStatus.jobId = c.job_id -- the job this deployment runs (flink_config.job_id)
     local replicas = c.standalone and taskmanager.replicas(c)
         or config.num_task_managers(c.cfg, config.int(c.cfg, "parallelism.default", 1))
     status.taskManager = { labelSelector = "component=taskmanager,app=" .. c.name, replicas = replicas }
+end
+
+-- status_error(...) -> status.error, the most pressing first: the JobManager Deployment cannot run, the job
+-- FAILED (kept while its JobManager is not asked), the JobManager's REST API does not answer (with a Warning
+-- the first time). json.null when all is well.
+function M.status_error(failure, job, job_state, flink, prev, deployment, events)
+    if failure then
+        return flink_status.error_json("DeploymentFailedException", failure, { reason = failure:match("^([^:]+)") })
+    end
+    if job and job.state == "FAILED" then return flink_job.failed_error(job) end
+    if job_state == "FAILED" and not job and prev and present(prev.error) then return prev.error end
+    local unreachable, first = flink_job.unreachable_error(flink, prev,
+        deployment ~= nil and flink_status.deployment_available(deployment))
+    if first then
+        events[#events + 1] = event("Warning", "JobManagerUnreachable", json.decode(unreachable).message)
+    end
+    return unreachable or json.null
 end
 
 -- A FlinkDeployment labelled flink.apache.org/canary=true is a health probe of the operator itself.
@@ -139,6 +147,11 @@ function M.reconcile(resource, observed, ctx)
     ctx = ctx or {}
     assert(ctx.api_version == nil or ctx.api_version == 1, "reconcile.lua implements policy API v1")
     local seen = (observed and observed.objects) or {}
+
+    if present(resource.metadata.deletionTimestamp) then
+        -- Held by the operator's finalizer until its cleanup is done (flink_cleanup).
+        return cleanup.cleanup(resource, seen, observed and present(observed.flink) and observed.flink or nil, ctx)
+    end
 
     if M.is_canary(resource) then
         -- Upstream's CanaryResourceManager: a canary only proves the operator reconciles; it owns nothing.
@@ -154,9 +167,12 @@ function M.reconcile(resource, observed, ctx)
     local changed = flink_status.spec_changed(resource)
     local suspended = c.application and resource.spec.job.state == "suspended"
 
-    if deployment and changed and flink_status.previous(prev) and not M.safe_to_change(c) then
-        return deferred(resource, c, deployment)
-    end
+    local flink = observed and present(observed.flink) and observed.flink or nil
+    local step = flink_upgrade.step(resource, c, prev, deployment, flink, ctx, changed, M.safe_to_change(c))
+    if type(step) == "table" then return step end -- stopping the job with a savepoint, or waiting for it
+    if step == "redeploy" then changed = true end -- the target spec, from the savepoint just taken
+    local restore = flink_upgrade.restore_path(prev, c)
+    if restore then c.cfg["execution.savepoint.path"] = restore end
 
     local status = objects.copy(prev or {})
     local events = objects.list()
@@ -175,19 +191,23 @@ function M.reconcile(resource, observed, ctx)
 
     local list, owners_complete = M.desired_objects(resource, c, deployment)
 
-    local jm, failure = flink_status.jobmanager_status(deployment, prev, c.generation, changed and deployment ~= nil)
-    if failure then
-        status.error = flink_status.error_json("DeploymentFailedException", failure,
-            { reason = failure:match("^([^:]+)") })
-    end
-    -- A session cluster is stable once its JobManager is ready; a job needs its REST status for that.
-    local stable_now = not c.application and jm == "READY"
-    status.reconciliationStatus = flink_status.reconciliation_status(resource, ctx, stable_now)
-    local rs = status.reconciliationStatus
+    local jm, failure = flink_status.jobmanager_status(deployment, prev, c.generation, changed and deployment ~= nil,
+        flink)
     status.jobManagerDeploymentStatus = jm
-    status.lifecycleState = flink_status.lifecycle(jm, false,
-        present(rs.lastStableSpec) and rs.lastStableSpec == rs.lastReconciledSpec, deployment ~= nil)
     job_status(status, c, changed, false)
+    -- Upstream asks for the job only once the JobManager is READY (before that the answer may be the old
+    -- cluster's); a JobManager that stopped answering makes a RUNNING job RECONCILING whatever its state.
+    local job = nil
+    if c.application and not changed and (jm == "READY" or (flink and not flink.reachable)) then
+        job = flink_job.observe(status, flink, ctx, events)
+    end
+    local job_state = c.application and status.jobStatus.state or nil
+    status.reconciliationStatus = flink_status.reconciliation_status(resource, ctx,
+        jm == "READY" and (not c.application or flink_job.stable(job_state)))
+    local rs = status.reconciliationStatus
+    status.lifecycleState = flink_status.lifecycle(jm, false,
+        present(rs.lastStableSpec) and rs.lastStableSpec == rs.lastReconciledSpec, deployment ~= nil, job_state)
+    status.error = M.status_error(failure, job, job_state, flink, prev, deployment, events)
 
     if not deployment and jm == "DEPLOYING" then
         events[#events + 1] = event("Normal", "Submit", "Starting deployment")
@@ -256,6 +276,52 @@ local function observed_deployment(uid, ready)
         dep.status.updatedReplicas, dep.status.readyReplicas, dep.status.availableReplicas = 1, 1, 1
     end
     return { objects = { ["Deployment/basic-example"] = dep } }
+end
+
+-- The job id basic() fixes for its generation 1 ($internal.pipeline.job-id), which its JobManager then lists.
+local JOB_ID = config.job_id({ uid = "fd-uid", generation = 1 }, "flink")
+
+-- observed.flink as the core's observer hands it over: jobs newest first, or an unanswered JobManager.
+local function flink_answer(jobs, reachable)
+    return { reachable = reachable ~= false, since = "2026-11-25T11:59:00Z", observed_at = "2026-11-25T11:59:58Z",
+             jobs = json.array(jobs or {}),
+             error = reachable == false and "GET http://basic-example-rest.flink:8081/jobs/overview: timed out" or nil }
+end
+
+-- A first pass over basic.yaml with its JobManager Deployment there (available or not): the resource with that
+-- status, and what was observed, for a test to add an observed.flink to.
+local function deployed(available)
+    local fd = basic()
+    local seen = observed_deployment("dep-uid", available)
+    fd.status = M.reconcile(fd, seen, NOW).status
+    return fd, seen
+end
+
+local function job_in(state, failure)
+    return { id = JOB_ID, name = "State machine job", state = state, start_time = 1795607990000, failure = failure }
+end
+
+-- basic.yaml in savepoint mode, deployed, its job RUNNING and observed: STABLE.
+local function savepoint_job()
+    local fd = basic(function(f)
+        f.spec.job.upgradeMode = "savepoint"
+        f.spec.flinkConfiguration.state = { ["checkpoints.dir"] = "file:///cp", ["savepoints.dir"] = "file:///sp" }
+    end)
+    local seen = observed_deployment("dep-uid", true)
+    fd.status = M.reconcile(fd, seen, NOW).status
+    seen.flink = flink_answer({ job_in("RUNNING") })
+    fd.status = M.reconcile(fd, seen, NOW).status
+    assert(fd.status.lifecycleState == "STABLE")
+    return fd, seen
+end
+
+-- savepoint_job() with its parallelism changed: UPGRADING, the savepoint asked for. Returns its trigger id too.
+local function upgrading_job()
+    local fd, seen = savepoint_job()
+    fd.spec.job.parallelism = 4
+    fd.metadata.generation = 2
+    fd.status = M.reconcile(fd, seen, NOW).status
+    return fd, seen, fd.status.jobStatus.savepointInfo.triggerId
 end
 
 local function main_container(deployment)
@@ -581,16 +647,90 @@ M.tests = {
         assert(fd.status.lifecycleState == "STABLE")
         assert(fd.status.reconciliationStatus.lastStableSpec == fd.status.reconciliationStatus.lastReconciledSpec)
     end,
-    ["a savepoint job's spec change waits instead of rolling the cluster"] = function()
-        local fd = basic(function(f)
-            f.spec.job.upgradeMode = "savepoint"
-            f.spec.flinkConfiguration.state = { ["checkpoints.dir"] = "file:///cp", ["savepoints.dir"] = "file:///sp" }
-        end)
-        fd.status = M.reconcile(fd, observed_deployment("dep-uid", true), NOW).status
+    ["a savepoint job's spec change is recorded as UPGRADING before the job is stopped with a savepoint"] = function()
+        local fd, seen = savepoint_job()
         fd.spec.job.parallelism = 4
-        local r = M.reconcile(fd, observed_deployment("dep-uid", true), NOW)
-        assert(r.objects == nil and r.events[1].reason == "UpgradeDeferred")
-        assert(json.decode(r.status.error).message:find("needs a savepoint", 1, true))
+        fd.metadata.generation = 2
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.objects == nil, "the running cluster is left as it is")
+        local s = r.status
+        assert(s.reconciliationStatus.state == "UPGRADING" and s.lifecycleState == "UPGRADING")
+        assert(json.decode(s.reconciliationStatus.lastReconciledSpec).spec.job.parallelism == 4)
+        local info = s.jobStatus.savepointInfo
+        assert(#info.triggerId == 32 and info.triggerId:match("^%x+$") and info.triggerType == "UPGRADE")
+        local a = r.actions[1]
+        assert(#r.actions == 1 and a.type == "stop" and a.job_id == JOB_ID and a.trigger_id == info.triggerId)
+        assert(a.target_directory == "file:///sp" and r.requeue_after == 2)
+    end,
+    ["until flink says how it went, the upgrade asks for the same savepoint again"] = function()
+        local fd, seen, trigger = upgrading_job()
+        seen.flink.savepoints = { [trigger] = { job_id = JOB_ID, status = "IN_PROGRESS" } }
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.objects == nil and r.status.lifecycleState == "UPGRADING")
+        assert(r.actions[1].type == "stop" and r.actions[1].trigger_id == trigger)
+        seen.flink = nil -- a restarted operator has observed nothing yet: it asks again, Flink knows the trigger
+        r = M.reconcile(fd, seen, NOW)
+        assert(r.actions[1].trigger_id == trigger and r.status.jobStatus.savepointInfo.triggerId == trigger)
+    end,
+    ["a completed savepoint is recorded first, then the new spec is deployed from it"] = function()
+        local fd, seen, trigger = upgrading_job()
+        local location = "file:///sp/savepoint-a5e0ed-1"
+        seen.flink.savepoints = { [trigger] = { job_id = JOB_ID, status = "COMPLETED", location = location } }
+        local r = M.reconcile(fd, seen, NOW)
+        local js = r.status.jobStatus
+        assert(r.objects == nil and r.actions == nil and r.status.reconciliationStatus.state == "UPGRADING")
+        assert(js.upgradeSavepointPath == location and js.savepointInfo.lastSavepoint.location == location)
+        assert(js.savepointInfo.triggerId == json.null and r.requeue_after == 0)
+        fd.status = r.status
+        r = M.reconcile(fd, seen, NOW)
+        assert(r.actions == nil and #r.objects == 5)
+        assert(config_text(r, "basic-example")["config.yaml"]:find("execution.savepoint.path: " .. location, 1, true))
+        local dep = by_key(r.objects)["Deployment/basic-example"]
+        assert(dep.spec.template.metadata.annotations[jobmanager.GENERATION_ANNOTATION] == "2")
+        local s = r.status
+        assert(s.reconciliationStatus.state == "DEPLOYED" and s.lifecycleState == "DEPLOYED")
+        assert(s.jobManagerDeploymentStatus == "DEPLOYING" and s.jobStatus.state == "RECONCILING")
+        assert(s.jobStatus.jobId == config.job_id(fd.metadata, "flink") and s.jobStatus.jobId ~= JOB_ID)
+        assert(s.jobStatus.upgradeSavepointPath == location)
+        assert(config_text(r, "basic-example")["config.yaml"]:find("$internal.pipeline.job-id: " .. s.jobStatus.jobId, 1, true))
+    end,
+    ["a failed savepoint is reported and the next pass takes another"] = function()
+        local fd, seen, trigger = upgrading_job()
+        seen.flink.savepoints = { [trigger] = { job_id = JOB_ID, status = "FAILED", failure = "java.io.IOException: disk full" } }
+        local r = M.reconcile(fd, seen, NOW)
+        assert(json.decode(r.status.error).message == "Savepoint for the upgrade failed: java.io.IOException: disk full")
+        assert(r.events[#r.events].reason == "SavepointError" and r.status.jobStatus.savepointInfo.triggerId == json.null)
+        fd.status = r.status
+        r = M.reconcile(fd, seen, { api_version = 1, now = "2026-11-25T12:01:00Z" })
+        assert(r.actions[1].type == "stop" and r.actions[1].trigger_id ~= trigger)
+        assert(r.status.jobStatus.savepointInfo.triggerId == r.actions[1].trigger_id)
+    end,
+    ["a job that is not running is upgraded from its HA metadata, and without HA the change waits"] = function()
+        local fd, seen = savepoint_job()
+        seen.flink = flink_answer({ job_in("FAILED") })
+        fd.spec.job.parallelism = 4
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.objects == nil and r.actions == nil and r.events[1].reason == "UpgradeFailed")
+        assert(json.decode(r.status.error).message:find("the job is in state FAILED, so no savepoint can be taken", 1, true))
+        fd.spec.flinkConfiguration["high-availability"] = { type = "kubernetes", storageDir = "file:///ha" }
+        r = M.reconcile(fd, seen, NOW)
+        assert(r.objects and #r.objects == 4 and r.status.jobManagerDeploymentStatus == "DEPLOYING")
+    end,
+    ["suspending a savepoint job stops it with a savepoint, and resuming starts from it"] = function()
+        local fd, seen = savepoint_job()
+        fd.spec.job.state = "suspended"
+        local r = M.reconcile(fd, seen, NOW)
+        local trigger = r.status.jobStatus.savepointInfo.triggerId
+        assert(r.actions[1].type == "stop" and r.status.lifecycleState == "UPGRADING")
+        fd.status = r.status
+        seen.flink.savepoints = { [trigger] = { job_id = JOB_ID, status = "COMPLETED", location = "file:///sp/s1" } }
+        fd.status = M.reconcile(fd, seen, NOW).status
+        r = M.reconcile(fd, seen, NOW)
+        assert(#r.objects == 0 and r.status.lifecycleState == "SUSPENDED" and r.status.jobStatus.state == "SUSPENDED")
+        fd.status = r.status
+        fd.spec.job.state = "running"
+        r = M.reconcile(fd, { objects = {} }, NOW)
+        assert(config_text(r, "basic-example")["config.yaml"]:find("execution.savepoint.path: file:///sp/s1", 1, true))
     end,
     ["a stateless job's spec change rolls the cluster"] = function()
         local fd = basic()
@@ -610,6 +750,59 @@ M.tests = {
         local r = M.reconcile(fd, observed_deployment("dep-uid", true), NOW)
         assert(r.objects and #r.objects == 0 and json.is_array(r.objects))
         assert(r.status.lifecycleState == "SUSPENDED" and r.status.jobStatus.state == "SUSPENDED")
+    end,
+    ["a running job observed through the rest api makes the deployment STABLE"] = function()
+        local fd, seen = deployed(false)
+        seen.flink = flink_answer({ job_in("RUNNING") })
+        local r = M.reconcile(fd, seen, NOW)
+        local s = r.status
+        assert(s.jobManagerDeploymentStatus == "READY", "an answering rest api is a ready jobmanager")
+        assert(s.lifecycleState == "STABLE" and s.jobStatus.state == "RUNNING" and s.jobStatus.jobId == JOB_ID)
+        assert(s.jobStatus.startTime == "1795607990000" and s.error == json.null)
+        assert(s.reconciliationStatus.lastStableSpec == s.reconciliationStatus.lastReconciledSpec)
+        assert(r.events[1].reason == "JobStatusChanged")
+    end,
+    ["a jobmanager that answers without a job yet is DEPLOYED"] = function()
+        local fd, seen = deployed(false)
+        seen.flink = flink_answer({})
+        local s = M.reconcile(fd, seen, NOW).status
+        assert(s.jobManagerDeploymentStatus == "READY" and s.lifecycleState == "DEPLOYED")
+        assert(s.jobStatus.state == "RECONCILING" and s.reconciliationStatus.lastStableSpec == nil)
+    end,
+    ["a failed job makes the deployment FAILED with the job's exception"] = function()
+        local fd, seen = deployed(false)
+        seen.flink = flink_answer({ job_in("FAILED", { class = "java.lang.IllegalStateException", message = "source broke" }) })
+        local s = M.reconcile(fd, seen, NOW).status
+        assert(s.lifecycleState == "FAILED" and s.jobStatus.state == "FAILED")
+        local err = json.decode(s.error)
+        assert(err.type == "java.lang.IllegalStateException" and err.message == "source broke")
+    end,
+    ["a jobmanager that stops answering is not ready and says so once"] = function()
+        local fd, seen = deployed(true)
+        seen.flink = flink_answer({ job_in("RUNNING") })
+        fd.status = M.reconcile(fd, seen, NOW).status
+        assert(fd.status.lifecycleState == "STABLE")
+        seen.flink = flink_answer(nil, false)
+        local r = M.reconcile(fd, seen, NOW)
+        local s = r.status
+        assert(s.jobManagerDeploymentStatus == "DEPLOYED_NOT_READY" and s.jobStatus.state == "RECONCILING")
+        assert(json.decode(s.error).message:find("JobManager REST API unreachable since", 1, true))
+        assert(r.events[1].type == "Warning" and r.events[1].reason == "JobManagerUnreachable")
+        fd.status = s
+        local again = M.reconcile(fd, seen, NOW)
+        assert(again.status.error == s.error and #again.events == 0, "the same outage is one status and one event")
+    end,
+    ["a starting jobmanager that does not answer yet is no error"] = function()
+        local fd, seen = deployed(false)
+        seen.flink = flink_answer(nil, false)
+        local s = M.reconcile(fd, seen, NOW).status
+        assert(s.jobManagerDeploymentStatus == "DEPLOYING" and s.error == json.null)
+    end,
+    ["a deleted resource is cleaned up even when its spec is invalid"] = function()
+        local fd = basic(function(f) f.spec.serviceAccount = nil end)
+        fd.metadata.deletionTimestamp = NOW.now
+        local r = M.reconcile(fd, { objects = {} }, NOW)
+        assert(r.remove_finalizer and #r.objects == 0 and json.is_array(r.objects))
     end,
     ["the same input gives the same answer"] = function()
         local a = json.encode(M.reconcile(basic(), observed_deployment("dep-uid", true), NOW))

@@ -51,6 +51,27 @@ static void enqueue(struct daemon *d, const char *fmt, ...)
         queue_add(d->queue, key);
 }
 
+/* The Flink observer saw a JobManager answer differently: reconcile that resource again. */
+static void flink_changed(void *ud, const char *key)
+{
+    enqueue(ud, "%s", key);
+}
+
+/* The JobManagers' REST client and the observer that fills observed.flink. `plan` asks no JobManager anything. */
+static int flink_start(struct daemon *d, char *err, size_t errlen)
+{
+    struct flink_observer_opts fo = {.loop = d->loop, .changed = flink_changed, .ud = d};
+    if (d->o->plan)
+        return 0;
+    if ((fo.rest = d->flink_rest = flink_rest_new(d->loop, d->o->flink_rest_url, err, errlen)) == NULL)
+        return -1;
+    if ((d->flink = flink_observer_new(&fo)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* Level-triggered: any change to a Flink resource, a namespace or an object we own queues the key that decides
  * about it; the reconcile reads the whole state again. */
 /* The policy ConfigMap's informer: its own kind entry, not ownable, so no prune, resync or inventory walks it. */
@@ -418,6 +439,10 @@ static int daemon_start(struct daemon *d)
         return -1;
     }
     metrics_declare_all(d->metrics);
+    if (flink_start(d, err, sizeof err) != 0) {
+        log_msg(LOG_LEVEL_ERROR, "cannot start the Flink observer", "error", err, NULL);
+        return -1;
+    }
     if (policy_source_start(d, err, sizeof err) != 0) {
         log_msg(LOG_LEVEL_ERROR, "policy refused", "error", err, NULL);
         return -1;
@@ -459,6 +484,8 @@ static void daemon_free(struct daemon *d)
     free(d->informers);
     queue_free(d->queue);
     access_check_free(d->access);
+    flink_observer_free(d->flink);
+    flink_rest_free(d->flink_rest);
     lease_free(d->lease);
     kube_free(d->lease_kube);
     kube_free(d->kube);

@@ -26,6 +26,7 @@ struct daemon_opts {
     struct policy_limits limits;
     const char *rbac_ceiling;     /* --rbac-ceiling FILE; NULL: what rbac.operator() grants the operator */
     struct plan *plan;            /* `flinkop plan`: collect the writes here instead of making them, then stop */
+    const char *flink_rest_url;   /* --flink-rest-override: JobManager URL template; NULL: FLINK_REST_DEFAULT_URL */
 };
 
 /* Runs until SIGTERM or SIGINT. Returns the exit status: 0 after a clean stop, 2 when it could not start. */

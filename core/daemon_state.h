@@ -8,6 +8,8 @@
 
 #include "access_check.h"
 #include "daemon.h"
+#include "flink_observer.h"
+#include "flink_rest.h"
 #include "informer.h"
 #include "kube.h"
 #include "kubeconfig.h"
@@ -45,6 +47,8 @@ struct daemon {
     struct strmap *forbidden_told; /* watched namespaces whose refusal (403) was reported */
     struct strmap *events_sent; /* dedupe key -> struct event_seen * (sync.c) */
     struct access_check *access; /* checks of user-made RBAC (access_check.c) */
+    struct flink_rest *flink_rest;     /* the JobManagers' REST API; NULL in `plan` */
+    struct flink_observer *flink;      /* observed.flink; NULL in `plan` */
     ev_idle worker;
     ev_timer resync, drain;
     ev_signal sigterm, sigint;

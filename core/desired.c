@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "daemon_state.h"
+#include "finalizer.h"
 #include "object.h"
 
 int desired_owned_by(const cJSON *obj, const char *owner)
@@ -56,6 +57,14 @@ static cJSON *namespace_inventory(struct daemon *d, const char *ns)
     return inv;
 }
 
+/* Whether namespace ns is going: Terminating, or marked for deletion. */
+static int namespace_going(const cJSON *ns)
+{
+    const char *phase = object_string_at(ns, "status.phase");
+    return (phase && strcmp(phase, "Terminating") == 0) ||
+           cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(ns, "metadata"), "deletionTimestamp") != NULL;
+}
+
 static void namespace_render(struct daemon *d, struct policy *p, const char *name, struct desired *out, char *err,
                              size_t errlen)
 {
@@ -71,9 +80,7 @@ static void namespace_render(struct daemon *d, struct policy *p, const char *nam
         cJSON_AddStringToObject(cJSON_AddObjectToObject(made, "metadata"), "name", name);
         ns = made;
     }
-    const char *phase = object_string_at(ns, "status.phase");
-    if ((phase && strcmp(phase, "Terminating") == 0) ||
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(ns, "metadata"), "deletionTimestamp"))
+    if (namespace_going(ns))
         return; /* never hold up a namespace's deletion */
     out->resource = ns;
     cJSON *inventory = namespace_inventory(d, name);
@@ -108,19 +115,43 @@ static cJSON *observed_objects(struct daemon *d, const char *owner)
     return observed;
 }
 
+/* observed.flink: what the Flink observer last saw of this FlinkDeployment's JobManager, which it polls while the
+ * JobManager Deployment exists. Absent until a first answer (and in `plan`, which asks no JobManager). */
+static void observed_flink(struct daemon *d, const char *key, const char *kind, const char *ns, const char *name,
+                          cJSON *observed)
+{
+    char dep[300];
+    if (d->flink == NULL || strcmp(kind, "FlinkDeployment") != 0)
+        return;
+    snprintf(dep, sizeof dep, "Deployment/%s", name);
+    int exists = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(observed, "objects"), dep) != NULL;
+    flink_observer_track(d->flink, key, ns, name, exists);
+    cJSON *flink = flink_observer_get(d->flink, key);
+    if (flink)
+        cJSON_AddItemToObject(observed, "flink", flink);
+}
+
 static void resource_render(struct daemon *d, struct policy *p, const char *key, const char *kind, const char *ns,
                             const char *name, struct desired *out, char *err, size_t errlen)
 {
     const cJSON *resource = daemon_lookup(d, kind, ns, name, NULL);
     out->policy = "reconcile.lua";
     if (resource == NULL) {
+        if (d->flink)
+            flink_observer_track(d->flink, key, ns, name, 0);
         out->outcome = DESIRED_GONE;
         return;
     }
-    if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(resource, "metadata"), "deletionTimestamp"))
+    /* Being deleted: decided about once more while our finalizer holds it (the cleanup), else left alone. In a
+     * namespace that is going, nothing is made any more: its resources are about to be deleted (and cleaned up). */
+    if (finalizer_deleting(resource) && !(strcmp(kind, "FlinkDeployment") == 0 && finalizer_present(resource)))
+        return;
+    const cJSON *home = daemon_lookup(d, "Namespace", NULL, ns, NULL);
+    if (!finalizer_deleting(resource) && home && namespace_going(home))
         return;
     out->resource = resource;
     cJSON *observed = observed_objects(d, key);
+    observed_flink(d, key, kind, ns, name, observed);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = render_resource(p, resource, observed, d->ctx, &out->r, err, errlen);
@@ -131,11 +162,25 @@ static void resource_render(struct daemon *d, struct policy *p, const char *key,
     out->outcome = rc == 0 ? DESIRED_PLAN : rc == 1 ? DESIRED_SKIP : DESIRED_FAILED;
 }
 
+/* ctx.now is the time of the call (docs/policy-api.md): a policy measures durations with it. */
+static void ctx_now_refresh(cJSON *ctx)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cJSON *s = cJSON_CreateString(stamp);
+    if (s && !cJSON_ReplaceItemInObjectCaseSensitive(ctx, "now", s))
+        cJSON_Delete(s);
+}
+
 void desired_render(struct daemon *d, struct policy *p, const char *key, struct desired *out, char *err,
                     size_t errlen)
 {
     char kind[64], ns[256], name[256];
     *out = (struct desired){.outcome = DESIRED_SKIP, .r = {.requeue_after = -1}};
+    ctx_now_refresh(d->ctx);
     if (sscanf(key, "Namespace/%255[^/]", name) == 1) {
         namespace_render(d, p, name, out, err, errlen);
     } else if (sscanf(key, "%63[^/]/%255[^/]/%255[^/]", kind, ns, name) == 3) {

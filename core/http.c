@@ -411,6 +411,11 @@ static CURLcode request_configure(struct http_request *r, const struct http_requ
     if (!rc) rc = curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     if (!rc) rc = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     if (!rc) rc = curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075700
+    /* A transfer ended while its name is still being resolved (a timeout, a cancel) would otherwise wait for the
+     * resolver thread inside curl: with a DNS server that does not answer, that blocks the whole loop. */
+    if (!rc) rc = curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
+#endif
     if (!rc) rc = curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     if (!rc) rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     if (!rc) rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);

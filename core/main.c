@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "dryrun.h"
+#include "flink_rest.h"
 #include "install.h"
 #include "version.h"
 
@@ -24,6 +25,7 @@ static const char usage[] =
     "       flinkop run [--script-dir DIR | --policy-configmap NS/NAME] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
     "                   [--operator-namespace NS] [--probe-address HOST:PORT] [--resync-interval S]\n"
     "                   [--log-level debug|info|warn|error] [--leader-elect [--lease-name NAME]]\n"
+    "                   [--flink-rest-override URL]\n"
     "       flinkop audit [--script-dir DIR] [--kubeconfig FILE] [--context NAME] [--watch-namespaces a,b]\n"
     "                     [--operator-namespace NS]\n"
     "       flinkop --help | --version\n"
@@ -63,6 +65,9 @@ static const char usage[] =
     "  --lease-name NAME        (run) the Lease's name (default flinkop-leader)\n"
     "  audit                    what the operator's and the managed ServiceAccounts may do (SubjectAccessReviews)\n"
     "                           next to what rbac.lua intends; exit 1 when a permission is MISSING or EXTRA\n"
+    "  --flink-rest-override URL\n"
+    "                           (run) for tests and debugging: send every JobManager REST call to URL instead of\n"
+    "                           http://{name}-rest.{namespace}:8081 ({name} and {namespace} are filled in)\n"
     "\n"
     "Exit status: 0 done; 1 an input or policy output was refused (nothing printed); 2 cannot run.\n";
 
@@ -72,7 +77,7 @@ enum {
     OPT_LEASE_NAME, OPT_IMAGE, OPT_CRD_DIR, OPT_POLICY_CM, OPT_MAX_PRUNE, OPT_ONLY
 };
 
-enum { OPT_RBAC_CEILING = 400 };
+enum { OPT_RBAC_CEILING = 400, OPT_FLINK_REST };
 
 static const struct option options[] = {
     {"help", no_argument, NULL, 'h'},
@@ -99,6 +104,7 @@ static const struct option options[] = {
     {"crd-dir", required_argument, NULL, OPT_CRD_DIR},
     {"only", required_argument, NULL, OPT_ONLY},
     {"rbac-ceiling", required_argument, NULL, OPT_RBAC_CEILING},
+    {"flink-rest-override", required_argument, NULL, OPT_FLINK_REST},
     {NULL, 0, NULL, 0},
 };
 
@@ -220,6 +226,13 @@ static int cli_parse(struct cli *c, int argc, char **argv)
             break;
         case OPT_INSTALL: c->dry.install = 1; break;
         case OPT_RBAC_CEILING: c->dry.rbac_ceiling = optarg; break;
+        case OPT_FLINK_REST:
+            if (flink_rest_template_check(optarg, err, sizeof err) != 0) {
+                fprintf(stderr, "flinkop: --flink-rest-override %s\n", err);
+                return 2;
+            }
+            c->run.flink_rest_url = optarg;
+            break;
         case OPT_WATCH:
             context_free_namespaces(c->dry.ctx.watch_namespaces, c->dry.ctx.watch_count);
             if (context_split_namespaces(optarg, &c->dry.ctx.watch_namespaces, &c->dry.ctx.watch_count, err,

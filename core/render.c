@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "flink_observer.h"
 #include "object.h"
 #include "rbac_ceiling.h"
 
@@ -11,6 +12,7 @@ void render_result_free(struct render_result *r)
     cJSON_Delete(r->objects);
     cJSON_Delete(r->status);
     cJSON_Delete(r->events);
+    cJSON_Delete(r->actions);
     *r = (struct render_result){.requeue_after = -1};
 }
 
@@ -202,6 +204,32 @@ static void member_take(cJSON *from, const char *key, cJSON **to)
     *to = v;
 }
 
+/* result.actions: a list (an empty table is an empty list) of actions the Flink observer can perform. */
+static int actions_check(cJSON **actions, char *err, size_t errlen)
+{
+    char why[256];
+    int i = 0;
+    const cJSON *a;
+    if (*actions == NULL || (cJSON_IsObject(*actions) && (*actions)->child == NULL)) {
+        cJSON_Delete(*actions);
+        *actions = NULL;
+        return 0;
+    }
+    if (!cJSON_IsArray(*actions)) {
+        snprintf(err, errlen, "actions must be a list");
+        return -1;
+    }
+    cJSON_ArrayForEach(a, *actions)
+    {
+        i++;
+        if (flink_observer_action_check(a, why, sizeof why) != 0) {
+            snprintf(err, errlen, "actions[%d]: %s", i, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int render_resource(struct policy *p, const cJSON *resource, const cJSON *observed, const cJSON *ctx,
                     struct render_result *out, char *err, size_t errlen)
 {
@@ -230,6 +258,8 @@ int render_resource(struct policy *p, const cJSON *resource, const cJSON *observ
     member_take(result, "objects", &out->objects);
     member_take(result, "status", &out->status);
     member_take(result, "events", &out->events);
+    member_take(result, "actions", &out->actions);
+    out->remove_finalizer = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "remove_finalizer"));
     const cJSON *requeue = cJSON_GetObjectItemCaseSensitive(result, "requeue_after");
     if (cJSON_IsNumber(requeue) && requeue->valuedouble >= 0)
         out->requeue_after = requeue->valuedouble;
@@ -241,6 +271,8 @@ int render_resource(struct policy *p, const cJSON *resource, const cJSON *observ
         problem = "status must be a table";
     else if (out->events && !cJSON_IsArray(out->events) && !(cJSON_IsObject(out->events) && !out->events->child))
         problem = "events must be a list";
+    else if (actions_check(&out->actions, why, sizeof why) != 0)
+        problem = why;
     else if (answer_has_rbac(out->objects) && (ceiling = ceiling_of(p, ctx, why, sizeof why)) == NULL)
         problem = why;
     if (problem) {

@@ -14,6 +14,8 @@ struct render_result {
     cJSON *status;        /* reconcile only: the new status, or NULL */
     cJSON *events;        /* reconcile only: array of {type, reason, message}, or NULL */
     double requeue_after; /* reconcile only: seconds, or < 0 when the policy did not say */
+    cJSON *actions;       /* reconcile only: array of Flink REST actions (flink_observer.h), or NULL */
+    int remove_finalizer; /* reconcile only: the cleanup of a resource being deleted is done (finalizer.h) */
 };
 
 void render_result_free(struct render_result *r);

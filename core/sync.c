@@ -10,6 +10,7 @@
 #include "desired.h"
 #include "diff.h"
 #include "event_body.h"
+#include "finalizer.h"
 #include "json_text.h"
 #include "kinds.h"
 #include "log.h"
@@ -29,6 +30,7 @@ struct work {
     cJSON *bindings_later; /* RoleBindings held back until the Roles written with them exist; owned */
     int standalone;        /* not a queue key (an Event about the policy ConfigMap): no queue bookkeeping */
     double requeue_after;
+    cJSON *actions;        /* the policy's Flink REST actions, done once every write succeeded (owned) */
 };
 
 /* What a request of a work item is for, which decides what its answer means. */
@@ -38,6 +40,7 @@ enum step_action {
     STEP_DELETE, /* prune; 404 means already gone */
     STEP_STATUS, /* the resource's status subresource */
     STEP_EVENT,  /* a Kubernetes Event: a refused one never fails the work */
+    STEP_FINALIZER, /* our finalizer added to or removed from a FlinkDeployment (finalizer.h) */
 };
 
 /* One request of a work item, with what to do with its answer. */
@@ -83,6 +86,10 @@ static void work_finish(struct work *w)
         return;
     }
     count_reconcile(w->d, w->key, w->failed ? "error" : "ok");
+    /* After the writes: the status that records what an action is for is stored before the action happens. */
+    if (!w->failed && w->actions && w->d->flink && w->d->leading)
+        flink_observer_act(w->d->flink, w->key, w->actions);
+    cJSON_Delete(w->actions);
     if (w->failed && w->d->o->plan) /* a plan reports a failure; it does not retry */
         plan_error(w->d->o->plan, w->key);
     else if (w->failed)
@@ -490,11 +497,51 @@ static void event_answered(struct step *s, const struct kube_response *resp)
     cJSON_Delete(ev);
 }
 
+/* Adds (add != 0) or removes our finalizer on resource; nothing when it is already so. The answer
+ * is not put in the cache: the watch brings it, and an object deleted meanwhile must not come back there. */
+static void finalizer_write(struct work *w, const cJSON *resource, int add)
+{
+    char path[512];
+    char *body = finalizer_patch(resource, add);
+    const struct kind_info *k = kind_lookup(object_kind(resource));
+    struct step *s = body ? step_new(w, STEP_FINALIZER) : NULL;
+    if (s == NULL || kind_path(k, object_namespace(resource), object_name(resource), path, sizeof path)) {
+        w->failed |= body != NULL;
+        free(s);
+        free(body);
+        return;
+    }
+    snprintf(s->what, sizeof s->what, "%s finalizer %s", add ? "add" : "remove", w->key);
+    step_start(w, s, "PATCH", path, NULL, body, "application/merge-patch+json");
+    free(body);
+}
+
+/* A FlinkDeployment gets our finalizer before anything else is done for it, as the only write of that pass (the
+ * watch brings it back with the finalizer); one being deleted loses it when its cleanup is done, or when that
+ * takes too long whatever the policy says. Returns 1 when the pass is to write nothing more. */
+static int finalizer_sync(struct work *w, const cJSON *resource, int cleaned_up)
+{
+    const char *kind = resource ? object_kind(resource) : NULL;
+    if (w->d->o->plan || kind == NULL || strcmp(kind, "FlinkDeployment") != 0)
+        return 0; /* `plan` shows what the policy wants, not the finalizer's bookkeeping */
+    if (!finalizer_deleting(resource) && !finalizer_present(resource)) {
+        finalizer_write(w, resource, 1);
+        return 1;
+    }
+    if (finalizer_deleting(resource) && (cleaned_up || finalizer_overdue(resource, time(NULL))))
+        finalizer_write(w, resource, 0);
+    return 0;
+}
+
 /* Writes what a rendered key wants: its objects, then its Events and status. */
 static void desired_apply(struct work *w, struct desired *ds)
 {
     const cJSON *e;
+    if (finalizer_sync(w, ds->resource, ds->r.remove_finalizer))
+        return;
     w->requeue_after = ds->r.requeue_after;
+    w->actions = ds->r.actions;
+    ds->r.actions = NULL;
     /* Collect writes before the status write, which changes the cached resource. */
     if (ds->r.objects)
         objects_sync(w, ds->r.objects);
@@ -532,6 +579,7 @@ void sync_key(struct daemon *d, const char *key)
         log_msg(LOG_LEVEL_ERROR, "policy failed", "key", key, "error", err, NULL);
         metrics_counter_add(d->metrics, "flinkop_policy_errors_total", NULL,
                             (const char *const[]){"policy", ds.policy ? ds.policy : "", NULL}, 1);
+        finalizer_sync(w, ds.resource, 0); /* a failing policy holds a deletion up for FINALIZER_LIMIT at most */
         w->failed = 1;
     }
     desired_free(&ds);

@@ -478,6 +478,14 @@ end
 
 -- The cluster -----------------------------------------------------------------------------------
 
+local JOB_ID_KEY = "$internal.pipeline.job-id"
+
+-- job_id(metadata, namespace) -> the job id of this deployment of an application: one per resource and generation.
+function M.job_id(meta, namespace)
+    local uid = present(meta.uid) and meta.uid or (namespace .. "/" .. meta.name)
+    return objects.hex_id(uid .. "|" .. tostring(present(meta.generation) and meta.generation or 0))
+end
+
 -- cluster(resource) -> everything the object builders need to know about one FlinkDeployment:
 -- its name and namespace, spec, effective configuration and the merged pod templates.
 function M.cluster(resource)
@@ -489,6 +497,11 @@ function M.cluster(resource)
     if present(spec.job) and present(spec.job.initialSavepointPath) then
         -- The first start restores from here; upstream's deploy sets execution.savepoint.path the same way.
         cfg["execution.savepoint.path"] = spec.job.initialSavepointPath
+    end
+    if present(spec.job) then
+        -- Upstream fixes the job's id for each deployment ($internal.pipeline.job-id, FLINK-19358), so the job
+        -- found through the REST API is the one deployed, never a previous deployment's.
+        set_default(cfg, JOB_ID_KEY, M.job_id(meta, namespace))
     end
     local jm_template, tm_template = M.pod_templates(spec, cfg)
     local standalone = M.is_standalone(spec)
@@ -503,6 +516,7 @@ function M.cluster(resource)
         application = M.is_application(spec),
         standalone = standalone,
         ha = M.ha_enabled(cfg),
+        job_id = cfg[JOB_ID_KEY],
         type_label = standalone and objects.STANDALONE_TYPE or objects.NATIVE_TYPE,
         jm_template = jm_template,
         tm_template = tm_template,

@@ -162,7 +162,26 @@ function M.append(list, items)
     return list
 end
 
+-- fnv64(text, basis) -> FNV-1a over text (64-bit, wrapping as Lua integers do).
+local function fnv64(text, basis)
+    local h = basis
+    for i = 1, #text do
+        h = h ~ text:byte(i)
+        h = h * 0x100000001b3
+    end
+    return h
+end
+
+-- hex_id(text) -> 32 hexadecimal digits, the form of Flink's job and trigger ids, the same for the same text.
+function M.hex_id(text)
+    return string.format("%016x%016x", fnv64(text, -3750763034362895579), fnv64(text, 1469598103934665603))
+end
+
 M.tests = {
+    ["hex ids are 32 hex digits, stable, and differ with the text"] = function()
+        local a, b = M.hex_id("flink/basic-example|1"), M.hex_id("flink/basic-example|2")
+        assert(#a == 32 and a:match("^%x+$") and a == M.hex_id("flink/basic-example|1") and a ~= b)
+    end,
     ["owner reference needs a uid"] = function()
         assert(M.owner_reference({ apiVersion = "apps/v1", kind = "Deployment", metadata = { name = "x" } }) == nil)
         local ref = M.owner_reference({ apiVersion = "apps/v1", kind = "Deployment", metadata = { name = "x", uid = "u1" } })

@@ -1,10 +1,11 @@
--- The FlinkDeployment status, as far as it can be told from Kubernetes objects alone.
+-- The FlinkDeployment status from what Kubernetes shows and what Flink's REST API answered.
 --
 -- Upstream's observer (AbstractFlinkDeploymentObserver) reads the JobManager Deployment for
--- status.jobManagerDeploymentStatus and asks Flink's REST API for the job; the REST part is a later
--- issue, so jobStatus stays what it was (RECONCILING after a deploy, as upstream sets it) and a
--- READY JobManager means "the Deployment is available twice in a row" (upstream waits
--- kubernetes.operator.observer.rest-ready.delay and probes the REST port).
+-- status.jobManagerDeploymentStatus and asks Flink's REST API for the job (flink_job reads that
+-- answer, observed.flink). A JobManager is READY once its REST API answers: the rest Service only
+-- routes to a ready JobManager pod, so an answer is the proof upstream's port probe and
+-- rest-ready delay wait for. Without an observation (the dry-run, a first pass) READY means "the
+-- Deployment was available on two passes in a row", as before.
 --
 -- Everything is derived from the inputs; time comes from ctx.now only.
 
@@ -51,9 +52,11 @@ function M.epoch_ms(text)
 end
 
 -- error_json(type_name, message, metadata) -> status.error as FlinkResourceExceptionUtils writes it.
+-- A short name is one of the operator's exceptions; a dotted one (a job's own exception) is kept.
 function M.error_json(type_name, message, metadata)
     return json.encode({
-        type = "org.apache.flink.kubernetes.operator.exception." .. type_name,
+        type = type_name:find(".", 1, true) and type_name
+            or "org.apache.flink.kubernetes.operator.exception." .. type_name,
         message = message,
         additionalMetadata = json.object(metadata or {}),
         throwableList = json.array(),
@@ -123,13 +126,26 @@ local function condition(dep, kind)
     end
 end
 
--- jobmanager_status(dep, previous, generation, changed) -> JobManagerDeploymentStatus, error message or nil
+-- deployment_available(dep) -> whether every replica of the JobManager Deployment is up to date and available.
+function M.deployment_available(dep)
+    local meta = dep.metadata or {}
+    local st = present(dep.status) and dep.status or {}
+    if (st.observedGeneration or 0) < (meta.generation or 0) then return false end
+    local want = (present(dep.spec) and dep.spec.replicas) or 1
+    local available = condition(dep, "Available")
+    return (st.replicas or 0) == want and (st.updatedReplicas or 0) >= want
+        and (st.readyReplicas or 0) >= want and (st.availableReplicas or 0) >= want
+        and (not available or available.status == "True")
+end
+
+-- jobmanager_status(dep, previous, generation, changed, flink) -> JobManagerDeploymentStatus, error or nil
 --   MISSING             we had deployed it and it is gone
 --   DEPLOYING           not created yet, or rolling out the current generation
 --   ERROR               the ReplicaSet cannot create pods (upstream's checkFailedCreate)
---   DEPLOYED_NOT_READY  all replicas available for the first time
---   READY               available on two passes in a row
-function M.jobmanager_status(dep, previous, generation, changed)
+--   DEPLOYED_NOT_READY  available, and the REST API has not answered (yet, or any more)
+--   READY               the REST API answers (flink = observed.flink); without an observation:
+--                       available on two passes in a row
+function M.jobmanager_status(dep, previous, generation, changed, flink)
     local before = present(previous) and previous.jobManagerDeploymentStatus or nil
     if not dep then
         local had = present(previous) and present(previous.reconciliationStatus)
@@ -146,22 +162,19 @@ function M.jobmanager_status(dep, previous, generation, changed)
     local deployed = present(meta.annotations) and meta.annotations["flinkdeployment.flink.apache.org/generation"]
     if deployed and generation and deployed ~= tostring(generation) then return "DEPLOYING" end
     local st = present(dep.status) and dep.status or {}
-    if (st.observedGeneration or 0) < (meta.generation or 0) then return "DEPLOYING" end
-    local want = (present(dep.spec) and dep.spec.replicas) or 1
-    local available = condition(dep, "Available")
-    local ok = (st.replicas or 0) == want and (st.updatedReplicas or 0) >= want
-        and (st.readyReplicas or 0) >= want and (st.availableReplicas or 0) >= want
-        and (not available or available.status == "True")
-    if not ok then return "DEPLOYING" end
+    if (st.observedGeneration or 0) < (meta.generation or 0) then return "DEPLOYING" end -- rolling out
+    if present(flink) and flink.reachable then return "READY" end
+    if not M.deployment_available(dep) then return "DEPLOYING" end
+    if present(flink) then return "DEPLOYED_NOT_READY" end -- waiting for the REST API
     if before == "DEPLOYED_NOT_READY" or before == "READY" then return "READY" end
     return "DEPLOYED_NOT_READY"
 end
 
--- lifecycle(jm, suspended, stable, exists) -> ResourceLifecycleState (CommonStatus.getLifecycleState,
--- with CREATED for "the objects are being created now").
-function M.lifecycle(jm, suspended, stable, exists)
+-- lifecycle(jm, suspended, stable, exists, job_state) -> ResourceLifecycleState
+-- (CommonStatus.getLifecycleState, with CREATED for "the objects are being created now").
+function M.lifecycle(jm, suspended, stable, exists, job_state)
     if suspended then return "SUSPENDED" end
-    if jm == "ERROR" then return "FAILED" end
+    if jm == "ERROR" or job_state == "FAILED" then return "FAILED" end
     if not exists and jm == "DEPLOYING" then return "CREATED" end
     if stable then return "STABLE" end
     return "DEPLOYED"

@@ -1,0 +1,537 @@
+/* Background polls of each tracked JobManager, and the actions reconciles ask for (see flink_observer.h). A target
+ * is one FlinkDeployment: its timer, its poll in flight (at most one), its actions in flight, and what its last
+ * finished poll saw. A poll is GET /jobs/overview, then GET /jobs/:jobid/exceptions for each FAILED job not asked
+ * about before, then GET /jobs/:jobid/savepoints/:triggerid for each savepoint in progress; only when the whole
+ * poll is done does the observation change, so a reconcile never sees half a poll. */
+#include "flink_observer.h"
+
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "flink_rest.h"
+#include "json_text.h"
+#include "log.h"
+#include "strmap.h"
+#include "strutil.h"
+
+struct flink_observer {
+    struct flink_observer_opts o;
+    struct strmap *targets; /* key -> struct target * */
+};
+
+struct target {
+    struct flink_observer *o;
+    char *key, *ns, *name;
+    ev_timer timer;
+    struct flink_rest_call *call;
+    int answered;          /* a poll has finished: there is an observation */
+    int reachable;
+    char since[32];        /* when `reachable` last changed */
+    char observed_at[32];  /* when the last poll finished */
+    char *error;           /* unreachable: why the first failed call of this outage failed */
+    cJSON *jobs;           /* the jobs of the last poll, FAILED ones with their `failure` (owned) */
+    cJSON *polling;        /* the jobs of the poll in progress, while causes of failures are fetched (owned) */
+    cJSON *failures;       /* job id -> {class, message}: asked once per failed job (owned) */
+    char asking[33];       /* the job whose cause, or the trigger whose progress, is being asked for */
+    int sp_next;           /* the next entry of `savepoints` this poll asks about */
+    cJSON *savepoints;     /* trigger id -> {job_id, status, location, failure, error} (owned) */
+    cJSON *cancels;        /* job id -> ev_now() of the last cancel sent (owned) */
+    struct act_call *acts; /* actions in flight */
+};
+
+/* One action in flight. */
+struct act_call {
+    struct target *t;
+    struct flink_rest_call *call;
+    int cancel;            /* PATCH ?mode=cancel; else a savepoint trigger */
+    char job[33], trigger[33];
+    struct act_call *next;
+};
+
+static void target_poll(struct target *t);
+
+static void utc_now(char *buf, size_t len)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void act_unlink(struct act_call *a)
+{
+    struct act_call **pp = &a->t->acts;
+    while (*pp && *pp != a)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = a->next;
+    free(a);
+}
+
+static void target_free(void *p)
+{
+    struct target *t = p;
+    if (t == NULL)
+        return;
+    while (t->acts) {
+        flink_rest_call_cancel(t->acts->call);
+        act_unlink(t->acts);
+    }
+    cJSON_Delete(t->savepoints);
+    cJSON_Delete(t->cancels);
+    flink_rest_call_cancel(t->call);
+    ev_timer_stop(t->o->o.loop, &t->timer);
+    cJSON_Delete(t->jobs);
+    cJSON_Delete(t->polling);
+    cJSON_Delete(t->failures);
+    free(t->error);
+    free(t->key);
+    free(t->ns);
+    free(t->name);
+    free(t);
+}
+
+struct flink_observer *flink_observer_new(const struct flink_observer_opts *opts)
+{
+    struct flink_observer *o = calloc(1, sizeof *o);
+    if (o == NULL || (o->targets = strmap_new()) == NULL) {
+        free(o);
+        return NULL;
+    }
+    o->o = *opts;
+    return o;
+}
+
+void flink_observer_free(struct flink_observer *o)
+{
+    if (o == NULL)
+        return;
+    strmap_free(o->targets, target_free);
+    free(o);
+}
+
+/* What a policy decides on, without the clock: two polls that saw the same thing compare equal. */
+static cJSON *observation_core(const struct target *t)
+{
+    cJSON *core = cJSON_CreateObject();
+    cJSON_AddBoolToObject(core, "reachable", t->reachable);
+    cJSON_AddItemToObject(core, "jobs", t->jobs ? cJSON_Duplicate(t->jobs, 1) : cJSON_CreateArray());
+    cJSON_AddItemToObject(core, "savepoints", t->savepoints ? cJSON_Duplicate(t->savepoints, 1) : cJSON_CreateObject());
+    return core;
+}
+
+cJSON *flink_observer_get(const struct flink_observer *o, const char *key)
+{
+    const struct target *t = strmap_get(o->targets, key);
+    if (t == NULL || !t->answered)
+        return NULL;
+    cJSON *obs = observation_core(t);
+    cJSON_AddStringToObject(obs, "since", t->since);
+    cJSON_AddStringToObject(obs, "observed_at", t->observed_at);
+    if (!t->reachable && t->error)
+        cJSON_AddStringToObject(obs, "error", t->error);
+    return obs;
+}
+
+static const char *status_of(const cJSON *o, const char *key)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+static int savepoint_in_progress(const cJSON *entry)
+{
+    const char *s = status_of(entry, "status");
+    return s && strcmp(s, "IN_PROGRESS") == 0;
+}
+
+/* In transition: poll again soon. Steady (every job RUNNING or finished, no savepoint in flight): poll seldom. */
+static double poll_interval(const struct target *t)
+{
+    const cJSON *j;
+    if (!t->reachable || cJSON_GetArraySize(t->jobs) == 0)
+        return FLINK_OBSERVER_FAST;
+    cJSON_ArrayForEach(j, t->savepoints)
+    {
+        if (savepoint_in_progress(j))
+            return FLINK_OBSERVER_FAST;
+    }
+    cJSON_ArrayForEach(j, t->jobs)
+    {
+        const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "state"));
+        if (s == NULL || (strcmp(s, "RUNNING") != 0 && strcmp(s, "FINISHED") != 0 && strcmp(s, "FAILED") != 0 &&
+                          strcmp(s, "CANCELED") != 0))
+            return FLINK_OBSERVER_FAST;
+    }
+    return FLINK_OBSERVER_STEADY;
+}
+
+/* Ends a poll: records what it saw (jobs owned by the call, NULL when unreachable), tells `changed` when that
+ * differs from the poll before, and schedules the next one. */
+static void poll_end(struct target *t, cJSON *jobs, const char *error)
+{
+    cJSON *before = t->answered ? observation_core(t) : NULL;
+    int reachable = jobs != NULL;
+    if (!t->answered || reachable != t->reachable) {
+        utc_now(t->since, sizeof t->since);
+        free(t->error);
+        t->error = reachable ? NULL : strutil_dup(error);
+        if (reachable)
+            log_object(LOG_LEVEL_INFO, t->ns, t->name, "flink rest api reachable", NULL);
+        else
+            log_object(LOG_LEVEL_WARN, t->ns, t->name, "flink rest api unreachable", "error", error, NULL);
+    }
+    t->reachable = reachable;
+    if (reachable) {
+        cJSON_Delete(t->jobs);
+        t->jobs = jobs;
+    }
+    t->answered = 1;
+    utc_now(t->observed_at, sizeof t->observed_at);
+    cJSON *after = observation_core(t);
+    int changed = before == NULL || !json_equal(before, after);
+    cJSON_Delete(before);
+    cJSON_Delete(after);
+    ev_timer_stop(t->o->o.loop, &t->timer);
+    ev_timer_set(&t->timer, poll_interval(t), 0.);
+    ev_timer_start(t->o->o.loop, &t->timer);
+    if (changed && t->o->o.changed)
+        t->o->o.changed(t->o->o.ud, t->key);
+}
+
+/* Keeps the causes of the jobs still listed only, and puts them on the FAILED jobs. */
+static void failures_attach(struct target *t, cJSON *jobs)
+{
+    cJSON *kept = cJSON_CreateObject();
+    const cJSON *j;
+    cJSON_ArrayForEach(j, jobs)
+    {
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "id"));
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(t->failures, id);
+        if (f == NULL)
+            continue;
+        cJSON_AddItemToObject(kept, id, cJSON_Duplicate(f, 1));
+        if (cJSON_GetObjectItemCaseSensitive(f, "class"))
+            cJSON_AddItemToObject((cJSON *)j, "failure", cJSON_Duplicate(f, 1));
+    }
+    cJSON_Delete(t->failures);
+    t->failures = kept;
+}
+
+static void on_exceptions(void *ud, const struct flink_rest_answer *a);
+static void poll_savepoints(struct target *t);
+
+/* Asks for the cause of the next FAILED job of the poll that has none yet, or ends the poll. */
+static void poll_failures(struct target *t)
+{
+    char path[128], err[256];
+    const cJSON *j;
+    if (t->failures == NULL)
+        t->failures = cJSON_CreateObject();
+    cJSON_ArrayForEach(j, t->polling)
+    {
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "id"));
+        const char *state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "state"));
+        if (strcmp(state, "FAILED") != 0 || cJSON_GetObjectItemCaseSensitive(t->failures, id))
+            continue;
+        snprintf(path, sizeof path, "/jobs/%s/exceptions", id);
+        snprintf(t->asking, sizeof t->asking, "%s", id);
+        /* Asked once: a cause that cannot be had now is not asked for on every poll. */
+        cJSON_AddItemToObject(t->failures, id, cJSON_CreateObject());
+        if ((t->call = flink_rest_request(t->o->o.rest, t->ns, t->name, "GET", path, NULL, on_exceptions, t, err,
+                                          sizeof err)) != NULL)
+            return;
+    }
+    t->sp_next = 0;
+    poll_savepoints(t);
+}
+
+static void on_exceptions(void *ud, const struct flink_rest_answer *a)
+{
+    struct target *t = ud;
+    t->call = NULL;
+    cJSON *cause = a->error ? NULL : flink_rest_failure_parse(a->body);
+    if (cause && !cJSON_ReplaceItemInObjectCaseSensitive(t->failures, t->asking, cause))
+        cJSON_Delete(cause);
+    poll_failures(t);
+}
+
+static void on_savepoint(void *ud, const struct flink_rest_answer *a);
+
+/* Asks how each savepoint in progress is doing, one after the other, then ends the poll. */
+static void poll_savepoints(struct target *t)
+{
+    char path[128], err[256];
+    const cJSON *e;
+    while ((e = cJSON_GetArrayItem(t->savepoints, t->sp_next)) != NULL) {
+        t->sp_next++;
+        if (!savepoint_in_progress(e))
+            continue;
+        snprintf(t->asking, sizeof t->asking, "%s", e->string);
+        snprintf(path, sizeof path, "/jobs/%s/savepoints/%s", status_of(e, "job_id"), e->string);
+        if ((t->call = flink_rest_request(t->o->o.rest, t->ns, t->name, "GET", path, NULL, on_savepoint, t, err,
+                                          sizeof err)) != NULL)
+            return;
+    }
+    cJSON *jobs = t->polling;
+    t->polling = NULL;
+    failures_attach(t, jobs);
+    poll_end(t, jobs, NULL);
+}
+
+/* Sets savepoints[trigger] to a new entry for job; replaces one that is there. */
+static void savepoint_set(struct target *t, const char *trigger, const char *job, const char *status, cJSON *from,
+                          const char *error)
+{
+    cJSON *e = from ? from : cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "job_id", job);
+    if (status)
+        cJSON_AddStringToObject(e, "status", status);
+    if (error)
+        cJSON_AddStringToObject(e, "error", error);
+    if (t->savepoints == NULL)
+        t->savepoints = cJSON_CreateObject();
+    if (!cJSON_ReplaceItemInObjectCaseSensitive(t->savepoints, trigger, e))
+        cJSON_AddItemToObject(t->savepoints, trigger, e);
+}
+
+/* A savepoint's progress. A trigger the JobManager does not know (404: it restarted, or forgot it) has failed; any
+ * other error leaves it in progress, to be asked again. */
+static void on_savepoint(void *ud, const struct flink_rest_answer *a)
+{
+    struct target *t = ud;
+    char why[512];
+    t->call = NULL;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(t->savepoints, t->asking);
+    const char *job = e ? status_of(e, "job_id") : NULL;
+    if (job != NULL) {
+        char job_id[33];
+        snprintf(job_id, sizeof job_id, "%s", job);
+        cJSON *progress = a->error ? NULL : flink_rest_savepoint_parse(a->body, why, sizeof why);
+        if (progress == NULL && (a->status == 404 || !a->error)) {
+            progress = cJSON_CreateObject();
+            cJSON_AddStringToObject(progress, "status", "FAILED");
+            cJSON_AddStringToObject(progress, "failure", a->error ? a->error : why);
+        }
+        if (progress)
+            savepoint_set(t, t->asking, job_id, NULL, progress, NULL);
+    }
+    poll_savepoints(t);
+}
+
+static void on_overview(void *ud, const struct flink_rest_answer *a)
+{
+    struct target *t = ud;
+    char why[512];
+    t->call = NULL;
+    if (a->error) {
+        poll_end(t, NULL, a->error);
+        return;
+    }
+    cJSON *jobs = flink_rest_jobs_parse(a->body, why, sizeof why);
+    if (jobs == NULL) {
+        poll_end(t, NULL, why);
+        return;
+    }
+    cJSON_Delete(t->polling);
+    t->polling = jobs;
+    poll_failures(t);
+}
+
+static void target_poll(struct target *t)
+{
+    char err[512];
+    if (t->call)
+        return;
+    t->call = flink_rest_request(t->o->o.rest, t->ns, t->name, "GET", "/jobs/overview", NULL, on_overview, t, err,
+                                 sizeof err);
+    if (t->call == NULL)
+        poll_end(t, NULL, err);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    target_poll(w->data);
+}
+
+void flink_observer_track(struct flink_observer *o, const char *key, const char *ns, const char *name, int wanted)
+{
+    struct target *t = strmap_get(o->targets, key);
+    int failed = 0;
+    if (!wanted) {
+        target_free(strmap_remove(o->targets, key));
+        return;
+    }
+    if (t != NULL)
+        return;
+    if ((t = calloc(1, sizeof *t)) == NULL || (t->key = strutil_dup(key)) == NULL ||
+        (t->ns = strutil_dup(ns)) == NULL || (t->name = strutil_dup(name)) == NULL) {
+        if (t) {
+            free(t->key);
+            free(t->ns);
+        }
+        free(t);
+        return;
+    }
+    t->o = o;
+    ev_timer_init(&t->timer, on_timer, 0., 0.);
+    t->timer.data = t;
+    strmap_put(o->targets, key, t, &failed);
+    if (failed) {
+        target_free(t);
+        return;
+    }
+    ev_timer_start(o->o.loop, &t->timer); /* the first poll on the next loop turn, never inside a reconcile */
+}
+
+int flink_observer_action_check(const cJSON *a, char *err, size_t errlen)
+{
+    const char *type = status_of(a, "type");
+    const cJSON *dir = cJSON_GetObjectItemCaseSensitive(a, "target_directory");
+    if (!cJSON_IsObject(a) || type == NULL ||
+        (strcmp(type, "stop") != 0 && strcmp(type, "savepoint") != 0 && strcmp(type, "cancel") != 0)) {
+        strutil_errf(err, errlen, "an action is a table whose type is stop, savepoint or cancel");
+        return -1;
+    }
+    if (!flink_rest_is_id(status_of(a, "job_id"))) {
+        strutil_errf(err, errlen, "%s action: job_id must be a Flink job id (32 hexadecimal digits)", type);
+        return -1;
+    }
+    if (strcmp(type, "cancel") != 0 && !flink_rest_is_id(status_of(a, "trigger_id"))) {
+        strutil_errf(err, errlen, "%s action: trigger_id must be 32 hexadecimal digits", type);
+        return -1;
+    }
+    if (dir && !cJSON_IsString(dir)) {
+        strutil_errf(err, errlen, "%s action: target_directory must be a string", type);
+        return -1;
+    }
+    return 0;
+}
+
+/* A poll right away, unless one is under way (which will see what changed, or its successor will). */
+static void target_poll_soon(struct target *t)
+{
+    if (t->call)
+        return;
+    ev_timer_stop(t->o->o.loop, &t->timer);
+    ev_timer_set(&t->timer, 0., 0.);
+    ev_timer_start(t->o->o.loop, &t->timer);
+}
+
+/* Drops the savepoints that are over: a new trigger means the policy has recorded what it needed of them. */
+static void savepoints_prune(struct target *t)
+{
+    cJSON *e = t->savepoints ? t->savepoints->child : NULL;
+    while (e) {
+        cJSON *next = e->next;
+        if (!savepoint_in_progress(e))
+            cJSON_Delete(cJSON_DetachItemViaPointer(t->savepoints, e));
+        e = next;
+    }
+}
+
+static void on_act(void *ud, const struct flink_rest_answer *a)
+{
+    struct act_call *c = ud;
+    struct target *t = c->t;
+    const char *what = c->cancel ? (a->error ? "cancel failed" : "cancel accepted")
+                                 : (a->error ? "savepoint not triggered" : "savepoint triggered");
+    if (a->error)
+        log_object(LOG_LEVEL_WARN, t->ns, t->name, what, "job", c->job, "error", a->error,
+                   c->cancel ? NULL : "trigger", c->trigger, NULL);
+    else
+        log_object(LOG_LEVEL_INFO, t->ns, t->name, what, "job", c->job, c->cancel ? NULL : "trigger", c->trigger,
+                   NULL);
+    if (!c->cancel) {
+        if (!a->error)
+            savepoints_prune(t);
+        savepoint_set(t, c->trigger, c->job, a->error ? "TRIGGER_FAILED" : "IN_PROGRESS", NULL, a->error);
+    }
+    act_unlink(c);
+    target_poll_soon(t);
+}
+
+static int act_in_flight(const struct target *t, const char *job, const char *trigger)
+{
+    for (const struct act_call *c = t->acts; c; c = c->next)
+        if (strcmp(c->job, job) == 0 && strcmp(c->trigger, trigger) == 0)
+            return 1;
+    return 0;
+}
+
+/* The request of one action, or NULL when it is not to be sent now: a trigger already accepted, a cancel sent
+ * less than FLINK_OBSERVER_STEADY seconds ago, the same action in flight. *method, path and body are set. */
+static char *act_request(struct target *t, const cJSON *a, const char **method, char *path, size_t pathlen)
+{
+    const char *type = status_of(a, "type"), *job = status_of(a, "job_id"), *trigger = status_of(a, "trigger_id");
+    const char *dir = status_of(a, "target_directory");
+    double now = ev_now(t->o->o.loop);
+    if (strcmp(type, "cancel") == 0) {
+        const cJSON *sent = cJSON_GetObjectItemCaseSensitive(t->cancels, job);
+        if (act_in_flight(t, job, "") || (sent && now - sent->valuedouble < FLINK_OBSERVER_STEADY))
+            return NULL;
+        if (t->cancels == NULL)
+            t->cancels = cJSON_CreateObject();
+        cJSON_DeleteItemFromObjectCaseSensitive(t->cancels, job);
+        cJSON_AddNumberToObject(t->cancels, job, now);
+        *method = "PATCH";
+        snprintf(path, pathlen, "/jobs/%s?mode=cancel", job);
+        return strutil_dup("{}");
+    }
+    const cJSON *known = cJSON_GetObjectItemCaseSensitive(t->savepoints, trigger);
+    const char *st = status_of(known, "status");
+    if ((st && strcmp(st, "TRIGGER_FAILED") != 0) || act_in_flight(t, job, trigger))
+        return NULL;
+    int stop = strcmp(type, "stop") == 0;
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddBoolToObject(body, stop ? "drain" : "cancel-job", 0);
+    if (dir)
+        cJSON_AddStringToObject(body, stop ? "targetDirectory" : "target-directory", dir);
+    cJSON_AddStringToObject(body, "triggerId", trigger);
+    *method = "POST";
+    snprintf(path, pathlen, "/jobs/%s/%s", job, stop ? "stop" : "savepoints");
+    char *text = json_print_sorted(body);
+    cJSON_Delete(body);
+    return text;
+}
+
+void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *actions)
+{
+    struct target *t = strmap_get(o->targets, key);
+    const cJSON *a;
+    cJSON_ArrayForEach(a, actions)
+    {
+        char path[128], err[512];
+        const char *method = NULL, *type = status_of(a, "type");
+        if (t == NULL) {
+            log_msg(LOG_LEVEL_WARN, "action dropped: no JobManager is observed for it", "key", key, "action", type,
+                    NULL);
+            continue;
+        }
+        char *body = act_request(t, a, &method, path, sizeof path);
+        struct act_call *c = body ? calloc(1, sizeof *c) : NULL;
+        if (c == NULL) {
+            free(body);
+            continue;
+        }
+        c->t = t;
+        c->cancel = strcmp(type, "cancel") == 0;
+        snprintf(c->job, sizeof c->job, "%s", status_of(a, "job_id"));
+        snprintf(c->trigger, sizeof c->trigger, "%s", c->cancel ? "" : status_of(a, "trigger_id"));
+        c->next = t->acts;
+        t->acts = c;
+        /* A cancel has no trigger: its NULL key ends the list there. */
+        log_object(LOG_LEVEL_INFO, t->ns, t->name, "flink action", "action", type, "job", c->job,
+                   c->cancel ? NULL : "trigger", c->trigger, NULL);
+        if ((c->call = flink_rest_request(o->o.rest, t->ns, t->name, method, path, body, on_act, c, err,
+                                          sizeof err)) == NULL) {
+            log_object(LOG_LEVEL_WARN, t->ns, t->name, "flink action not sent", "action", type, "error", err, NULL);
+            act_unlink(c);
+        }
+        free(body);
+    }
+}

@@ -1,0 +1,63 @@
+/* The Flink observer: for each FlinkDeployment whose JobManager Deployment exists, polls its REST API in the
+ * background and keeps the last answer, which the next reconcile receives as observed.flink (docs/policy-api.md).
+ * A reconcile never waits for Flink: it reads what was observed last. When an answer differs from the one before
+ * in what a policy decides on (reachable or not, the jobs and their states, a savepoint's progress), the key is
+ * handed to `changed` so that it is reconciled again.
+ *
+ * Polling: every FLINK_OBSERVER_FAST seconds while the cluster is in transition (unreachable, no job yet, a job
+ * starting, restarting or failing, a savepoint in flight), every FLINK_OBSERVER_STEADY seconds once every job is
+ * RUNNING or finished. One call per cluster at a time; each is bounded by FLINK_REST_TIMEOUT_MS, so a JobManager
+ * that never answers costs one pending call and delays nothing else.
+ *
+ * Actions: what reconcile() asks in result.actions (docs/policy-api.md), performed once the reconcile's writes have
+ * succeeded, so that its status (which records the intent) is stored before anything is done to the job:
+ *   stop       POST /jobs/<job_id>/stop {targetDirectory, drain: false, triggerId}: stop with a savepoint
+ *   savepoint  POST /jobs/<job_id>/savepoints {target-directory, cancel-job: false, triggerId}
+ *   cancel     PATCH /jobs/<job_id>?mode=cancel
+ * A savepoint's progress is polled with GET /jobs/<job_id>/savepoints/<trigger_id> and reported as
+ * observed.flink.savepoints[trigger_id]. The trigger id comes from the policy and makes the trigger idempotent in
+ * Flink: asking again with the same id (every reconcile does, until the status records the result; a restarted
+ * operator does too) is the same operation, never a second savepoint. This process sends a trigger once after it
+ * was accepted; a cancel at most every FLINK_OBSERVER_STEADY seconds. */
+#ifndef FLINKOP_FLINK_OBSERVER_H
+#define FLINKOP_FLINK_OBSERVER_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#define FLINK_OBSERVER_FAST 2.0
+#define FLINK_OBSERVER_STEADY 10.0
+
+struct ev_loop;
+struct flink_rest;
+struct flink_observer;
+
+struct flink_observer_opts {
+    struct ev_loop *loop;
+    struct flink_rest *rest;                      /* borrowed; must outlive the observer */
+    void (*changed)(void *ud, const char *key);   /* the observation of key changed: reconcile it again */
+    void *ud;
+};
+
+/* Returns NULL when out of memory. */
+struct flink_observer *flink_observer_new(const struct flink_observer_opts *o);
+
+/* Stops every poll (no callbacks) and frees what was observed. */
+void flink_observer_free(struct flink_observer *o);
+
+/* Starts polling the JobManager of key ("FlinkDeployment/ns/name", cluster ns/name) when `wanted`, at once for a
+ * key not polled before; stops it and forgets what was observed when not. Cheap to repeat on every reconcile. */
+void flink_observer_track(struct flink_observer *o, const char *key, const char *ns, const char *name, int wanted);
+
+/* Performs the actions of key's reconcile (a list checked by flink_observer_action_check). Actions for a key that
+ * is not tracked (no JobManager Deployment) are dropped with a log line. */
+void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *actions);
+
+/* Checks one action of a policy's answer: {type = stop | savepoint | cancel, job_id, trigger_id (stop and
+ * savepoint), target_directory (optional)}. Returns 0, or -1 with why in err. */
+int flink_observer_action_check(const cJSON *action, char *err, size_t errlen);
+
+/* observed.flink for key: a new tree the caller frees, or NULL while nothing has been observed. */
+cJSON *flink_observer_get(const struct flink_observer *o, const char *key);
+
+#endif

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""A STAND-IN for Flink's JobManager REST API, for the tests only: the JobManager cannot run here (no nodes, no
+images), so this answers in its place. It is a test double, not Flink.
+
+It serves any number of clusters, each under a path prefix /<namespace>/<name> (point the daemon at it with
+`flinkop run --flink-rest-override http://127.0.0.1:PORT/{namespace}/{name}`). The answers are copied in shape
+from Flink's REST API reference (docs/layouts/shortcodes/generated/rest_v1_dispatcher.html in apache/flink):
+
+  GET   /jobs/overview                      {"jobs": [{"jid", "name", "state", "start-time", "end-time", ...}]}
+  GET   /jobs/:jobid/exceptions             {"exceptionHistory": {"entries": [{"exceptionName", "stacktrace", ...}]}}
+  POST  /jobs/:jobid/stop                   202 {"request-id": ...}  body {"targetDirectory", "drain", "triggerId"}
+  POST  /jobs/:jobid/savepoints             202 {"request-id": ...}  body {"target-directory", "cancel-job", "triggerId"}
+  GET   /jobs/:jobid/savepoints/:triggerid  {"status": {"id": "IN_PROGRESS" | "COMPLETED"}, "operation": {"location"}}
+  PATCH /jobs/:jobid?mode=cancel            202 {}
+
+As in Flink, a trigger that names a triggerId already known for the job is the same operation (idempotent
+triggering): no second savepoint is taken. A stop-with-savepoint completes after `savepoint_seconds` (default 2)
+and leaves the job FINISHED; a cancel leaves it CANCELED.
+
+The test drives it through /_standin/<namespace>/<name>:
+  PUT  {"jobs": [{"jid", "name", "state", "start-time", "exception"}], "hang": bool, "savepoint_seconds": n}
+       replaces the cluster (a field left out keeps its value; "exception" is the stack trace of a FAILED job)
+  GET  the cluster as the stand-in holds it, with "requests" (every "METHOD /path" it was sent, in order) and
+       "savepoints_taken" (distinct savepoint operations)
+A cluster with "hang": true accepts every connection and never answers (a JobManager that does not respond).
+
+usage: flink_rest_standin.py --port-file FILE   (listens on 127.0.0.1, a port the kernel picks, written to FILE)
+"""
+import argparse
+import os
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit, parse_qs
+
+LOCK = threading.Lock()
+CLUSTERS = {}  # "ns/name" -> cluster dict
+RELEASE = threading.Event()  # set at shutdown so hanging handlers end
+
+
+def cluster(key):
+    c = CLUSTERS.get(key)
+    if c is None:
+        c = CLUSTERS[key] = {"jobs": [], "hang": False, "savepoint_seconds": 2.0, "requests": [],
+                             "operations": {}, "savepoints_taken": 0}
+    return c
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def job_details(job):
+    """One JobDetails of /jobs/overview."""
+    start = job.get("start-time", now_ms())
+    end = job.get("end-time", -1)
+    return {"jid": job["jid"], "name": job.get("name", ""), "state": job["state"], "start-time": start,
+            "end-time": end, "duration": (end if end > 0 else now_ms()) - start, "last-modification": now_ms(),
+            "tasks": {"running": 1 if job["state"] == "RUNNING" else 0, "total": 1}}
+
+
+def settle(c):
+    """Completes stop-with-savepoint operations whose time has come (the job then FINISHED)."""
+    for op in c["operations"].values():
+        if op["status"] == "IN_PROGRESS" and time.time() >= op["done_at"]:
+            op["status"] = "COMPLETED"
+            for job in c["jobs"]:
+                if job["jid"] == op["jid"] and op["stop"]:
+                    job["state"], job["end-time"] = "FINISHED", now_ms()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n else b""
+        try:
+            return json.loads(raw) if raw else {}
+        except ValueError:
+            return None
+
+    def handle_any(self, method):
+        url = urlsplit(self.path)
+        parts = [p for p in url.path.split("/") if p]
+        if len(parts) >= 3 and parts[0] == "_standin":
+            return self.control(method, parts[1] + "/" + parts[2])
+        if len(parts) < 2:
+            return self.answer(404, {"errors": ["Not found: " + url.path]})
+        key, rest = parts[0] + "/" + parts[1], "/" + "/".join(parts[2:])
+        body = self.body()
+        with LOCK:
+            c = cluster(key)
+            c["requests"].append(method + " " + rest + ("?" + url.query if url.query else ""))
+            hang = c["hang"]
+        if hang:
+            RELEASE.wait(3600)  # accepted, never answered; the client's timeout ends it
+            self.close_connection = True
+            return None
+        if body is None:
+            return self.answer(400, {"errors": ["Request did not match expected format."]})
+        with LOCK:
+            settle(c)
+            code, out = self.flink(c, method, rest, parse_qs(url.query), body)
+        return self.answer(code, out)
+
+    def flink(self, c, method, path, query, body):
+        jobs = {j["jid"]: j for j in c["jobs"]}
+        if method == "GET" and path == "/jobs/overview":
+            return 200, {"jobs": [job_details(j) for j in c["jobs"]]}
+        m = re.fullmatch(r"/jobs/([0-9a-f]{32})(/.*)?", path)
+        if not m or m.group(1) not in jobs:
+            return 404, {"errors": ["Job could not be found."]}
+        job, sub = jobs[m.group(1)], m.group(2) or ""
+        if method == "GET" and sub == "/exceptions":
+            entries = []
+            if job.get("exception"):
+                trace = job["exception"]
+                entries.append({"exceptionName": trace.split(":")[0], "stacktrace": trace,
+                                "timestamp": job.get("end-time", now_ms()), "taskName": None, "endpoint": None,
+                                "taskManagerId": None, "failureLabels": {}, "concurrentExceptions": []})
+            return 200, {"exceptionHistory": {"entries": entries, "truncated": False}}
+        if method == "PATCH" and sub == "" and query.get("mode", ["cancel"]) == ["cancel"]:
+            if job["state"] not in ("FINISHED", "FAILED", "CANCELED"):
+                job["state"], job["end-time"] = "CANCELED", now_ms()
+            return 202, {}
+        if method == "POST" and sub in ("/stop", "/savepoints"):
+            trigger = body.get("triggerId") or "%032x" % (len(c["operations"]) + 1)
+            if trigger in c["operations"]:
+                return 202, {"request-id": trigger}  # the same operation: Flink's idempotent trigger
+            if job["state"] != "RUNNING":
+                return 500, {"errors": ["Job " + job["jid"] + " is not running: " + job["state"]]}
+            c["savepoints_taken"] += 1
+            directory = body.get("targetDirectory") or body.get("target-directory") or "file:///flink-savepoints"
+            c["operations"][trigger] = {
+                "jid": job["jid"], "status": "IN_PROGRESS", "done_at": time.time() + c["savepoint_seconds"],
+                "stop": sub == "/stop" or bool(body.get("cancel-job")),
+                "location": "%s/savepoint-%s-%s" % (directory.rstrip("/"), job["jid"][:6], trigger[-8:])}
+            return 202, {"request-id": trigger}
+        m = re.fullmatch(r"/savepoints/([0-9a-f]{32})", sub)
+        if method == "GET" and m:
+            op = c["operations"].get(m.group(1))
+            if op is None or op["jid"] != job["jid"]:
+                return 404, {"errors": ["There is no savepoint operation with triggerId=" + m.group(1)]}
+            if op["status"] == "IN_PROGRESS":
+                return 200, {"status": {"id": "IN_PROGRESS"}}
+            return 200, {"status": {"id": "COMPLETED"}, "operation": {"location": op["location"]}}
+        return 404, {"errors": ["Not found: " + path]}
+
+    def control(self, method, key):
+        with LOCK:
+            c = cluster(key)
+            if method == "PUT":
+                body = self.body() or {}
+                for field in ("jobs", "hang", "savepoint_seconds"):
+                    if field in body:
+                        c[field] = body[field]
+            settle(c)
+            out = {k: v for k, v in c.items() if k != "operations"}
+            out["operations"] = {t: {k: v for k, v in op.items() if k != "done_at"}
+                                 for t, op in c["operations"].items()}
+        return self.answer(200, out)
+
+    def do_GET(self):
+        self.handle_any("GET")
+
+    def do_POST(self):
+        self.handle_any("POST")
+
+    def do_PUT(self):
+        self.handle_any("PUT")
+
+    def do_PATCH(self):
+        self.handle_any("PATCH")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port-file", required=True)
+    args = ap.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    with open(args.port_file + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    os.rename(args.port_file + ".tmp", args.port_file)
+    try:
+        server.serve_forever()
+    finally:
+        RELEASE.set()
+
+
+if __name__ == "__main__":
+    main()
