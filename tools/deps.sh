@@ -4,7 +4,7 @@
 set -eu
 
 packages="build-essential pkg-config liblua5.4-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libssl-dev \
-libev-dev libcmocka-dev valgrind openssl curl etcd-server etcd-client"
+libev-dev libcmocka-dev valgrind openssl curl etcd-server etcd-client python3 bc iproute2"
 [ "${1:-}" = "--build-only" ] && packages="build-essential pkg-config liblua5.4-dev libcurl4-openssl-dev \
 libcjson-dev libyaml-dev libssl-dev libev-dev"
 
