@@ -23,6 +23,7 @@ local flink_status = require "flink_status"
 local flink_job = require "flink_job"
 local flink_upgrade = require "flink_upgrade"
 local cleanup = require "flink_cleanup"
+local session_job = require "flink_session_job"
 
 local M = {}
 
@@ -222,19 +223,12 @@ function M.reconcile(resource, observed, ctx)
     return { objects = list, status = status, events = events, requeue_after = requeue }
 end
 
--- FlinkSessionJob: the job is submitted to its session cluster through the Flink REST API, which a
--- later issue brings. Until then it owns no objects and reports no error.
+-- FlinkSessionJob: its job is submitted to its session cluster, observed and cancelled through that cluster's
+-- REST API (flink_session_job).
 function M.reconcile_session_job(resource, observed, ctx)
-    local prev = present(resource.status) and resource.status or nil
-    local status = objects.copy(prev or {})
-    status.error = json.null
-    local events = objects.list()
-    if not present(status.lifecycleState) then
-        status.lifecycleState = "CREATED"
-        events[1] = event("Normal", "SubmissionPending",
-            "session jobs are submitted through the Flink REST API, which this operator version does not do yet")
-    end
-    return { objects = objects.list(), status = status, events = events }
+    ctx = ctx or {}
+    assert(ctx.api_version == nil or ctx.api_version == 1, "reconcile.lua implements policy API v1")
+    return session_job.reconcile(resource, observed, ctx)
 end
 
 -- Tests -----------------------------------------------------------------------------------------
@@ -814,11 +808,13 @@ M.tests = {
             metadata = { name = "canary", labels = { ["flink.apache.org/canary"] = "true" } } }, { objects = {} }, NOW)
         assert(json.is_array(r.objects) and #r.objects == 0 and #r.events == 0)
     end,
-    ["session jobs own nothing yet and report no error"] = function()
+    ["a session job owns no objects and waits for its session cluster to answer"] = function()
         local r = M.reconcile_session_job({ apiVersion = "flink.apache.org/v1beta1", kind = "FlinkSessionJob",
-            metadata = { name = "job" }, spec = { deploymentName = "session" } }, { objects = {} }, NOW)
-        assert(json.is_array(r.objects) and #r.objects == 0 and r.status.error == json.null)
-        assert(r.events[1].reason == "SubmissionPending")
+            metadata = { name = "job", namespace = "flink", uid = "u" },
+            spec = { deploymentName = "session", job = { jarURI = "local:///opt/flink/job.jar" } } },
+            { objects = {} }, NOW)
+        assert(json.is_array(r.objects) and #r.objects == 0 and r.status.error == json.null and r.actions == nil)
+        assert(r.status.lifecycleState == "CREATED" and r.status.jobStatus.jobId:match("^%x+$"))
     end,
 }
 

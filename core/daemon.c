@@ -51,10 +51,29 @@ static void enqueue(struct daemon *d, const char *fmt, ...)
         queue_add(d->queue, key);
 }
 
-/* The Flink observer saw a JobManager answer differently: reconcile that resource again. */
+struct session_walk {
+    struct daemon *d;
+    const char *cluster; /* "FlinkDeployment/ns/name" */
+};
+
+static void session_job_queue(void *ud, const cJSON *job)
+{
+    struct session_walk *sw = ud;
+    char cluster[600];
+    if (flink_observer_cluster_key(job, cluster, sizeof cluster) == 0 && strcmp(cluster, sw->cluster) == 0)
+        enqueue(sw->d, "FlinkSessionJob/%s/%s", object_namespace(job), object_name(job));
+}
+
+/* The Flink observer saw a JobManager answer differently: reconcile that resource again, and the FlinkSessionJobs
+ * that run on it, which decide on its observation. */
 static void flink_changed(void *ud, const char *key)
 {
-    enqueue(ud, "%s", key);
+    struct daemon *d = ud;
+    struct session_walk sw = {d, key};
+    enqueue(d, "%s", key);
+    for (size_t i = 0; i < d->informer_count; i++)
+        if (strcmp(informer_kind(d->informers[i])->kind, "FlinkSessionJob") == 0)
+            cache_each(informer_cache(d->informers[i]), session_job_queue, &sw);
 }
 
 /* The JobManagers' REST client and the observer that fills observed.flink. `plan` asks no JobManager anything. */

@@ -116,11 +116,19 @@ static cJSON *observed_objects(struct daemon *d, const char *owner)
 }
 
 /* observed.flink: what the Flink observer last saw of this FlinkDeployment's JobManager, which it polls while the
- * JobManager Deployment exists. Absent until a first answer (and in `plan`, which asks no JobManager). */
-static void observed_flink(struct daemon *d, const char *key, const char *kind, const char *ns, const char *name,
-                          cJSON *observed)
+ * JobManager Deployment exists; a FlinkSessionJob sees its session cluster's (which that cluster's reconciles
+ * keep polled). Absent until a first answer (and in `plan`, which asks no JobManager). */
+static void observed_flink(struct daemon *d, const cJSON *resource, const char *key, const char *kind,
+                           const char *ns, const char *name, cJSON *observed)
 {
-    char dep[300];
+    char dep[300], cluster[600];
+    if (d->flink && strcmp(kind, "FlinkSessionJob") == 0 &&
+        flink_observer_cluster_key(resource, cluster, sizeof cluster) == 0) {
+        cJSON *flink = flink_observer_get(d->flink, cluster);
+        if (flink)
+            cJSON_AddItemToObject(observed, "flink", flink);
+        return;
+    }
     if (d->flink == NULL || strcmp(kind, "FlinkDeployment") != 0)
         return;
     snprintf(dep, sizeof dep, "Deployment/%s", name);
@@ -144,14 +152,14 @@ static void resource_render(struct daemon *d, struct policy *p, const char *key,
     }
     /* Being deleted: decided about once more while our finalizer holds it (the cleanup), else left alone. In a
      * namespace that is going, nothing is made any more: its resources are about to be deleted (and cleaned up). */
-    if (finalizer_deleting(resource) && !(strcmp(kind, "FlinkDeployment") == 0 && finalizer_present(resource)))
+    if (finalizer_deleting(resource) && !finalizer_present(resource))
         return;
     const cJSON *home = daemon_lookup(d, "Namespace", NULL, ns, NULL);
     if (!finalizer_deleting(resource) && home && namespace_going(home))
         return;
     out->resource = resource;
     cJSON *observed = observed_objects(d, key);
-    observed_flink(d, key, kind, ns, name, observed);
+    observed_flink(d, resource, key, kind, ns, name, observed);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = render_resource(p, resource, observed, d->ctx, &out->r, err, errlen);

@@ -1,5 +1,5 @@
-/* The deletion finalizer of FlinkDeployments, under upstream's name. The daemon adds it to each FlinkDeployment it
- * reconciles, so that a deleted one is reconciled once more, with metadata.deletionTimestamp set: reconcile.lua
+/* The deletion finalizer of FlinkDeployments and FlinkSessionJobs, under upstream's names. The daemon adds it to each
+ * FlinkDeployment and FlinkSessionJob it reconciles, so that a deleted one is reconciled once more, with metadata.deletionTimestamp set: reconcile.lua
  * then decides the cleanup (cancel the job, let the objects go) and says when it is done
  * (result.remove_finalizer). The daemon also removes it FINALIZER_LIMIT seconds into the deletion whatever the
  * policy says, so that a failing policy or a JobManager that never answers cannot keep a resource, or the
@@ -15,9 +15,13 @@
 #include <cjson/cJSON.h>
 
 #define FINALIZER_NAME "flinkdeployments.flink.apache.org/finalizer"
+#define FINALIZER_SESSION_JOB_NAME "flinksessionjobs.flink.apache.org/finalizer"
 #define FINALIZER_LIMIT 60 /* seconds into a deletion after which the finalizer goes regardless */
 
-/* Whether the resource's metadata.finalizers holds ours. */
+/* Whether resource is of a kind that carries our finalizer (FlinkDeployment, FlinkSessionJob). */
+int finalizer_applies(const cJSON *resource);
+
+/* Whether the resource's metadata.finalizers holds ours (the one of its kind). */
 int finalizer_present(const cJSON *resource);
 
 /* Whether the resource is being deleted (metadata.deletionTimestamp is set). */

@@ -39,15 +39,21 @@ struct target {
     int sp_next;           /* the next entry of `savepoints` this poll asks about */
     cJSON *savepoints;     /* trigger id -> {job_id, status, location, failure, error} (owned) */
     cJSON *cancels;        /* job id -> ev_now() of the last cancel sent (owned) */
+    cJSON *submissions;    /* job id -> {status = SUBMITTED | FAILED, error}: the session jobs submitted (owned) */
+    cJSON *submits;        /* job id -> ev_now() of the last submission sent (owned) */
     struct act_call *acts; /* actions in flight */
 };
+
+enum act_type { ACT_SAVEPOINT, ACT_CANCEL, ACT_SUBMIT };
 
 /* One action in flight. */
 struct act_call {
     struct target *t;
     struct flink_rest_call *call;
-    int cancel;            /* PATCH ?mode=cancel; else a savepoint trigger */
+    enum act_type type;
     char job[33], trigger[33];
+    char *jar_name;        /* ACT_SUBMIT: the jar to run, as GET /jars names it (owned) */
+    char *run_body;        /* ACT_SUBMIT: the body of POST /jars/:jarid/run (owned) */
     struct act_call *next;
 };
 
@@ -68,6 +74,8 @@ static void act_unlink(struct act_call *a)
         pp = &(*pp)->next;
     if (*pp)
         *pp = a->next;
+    free(a->jar_name);
+    free(a->run_body);
     free(a);
 }
 
@@ -82,6 +90,8 @@ static void target_free(void *p)
     }
     cJSON_Delete(t->savepoints);
     cJSON_Delete(t->cancels);
+    cJSON_Delete(t->submissions);
+    cJSON_Delete(t->submits);
     flink_rest_call_cancel(t->call);
     ev_timer_stop(t->o->o.loop, &t->timer);
     cJSON_Delete(t->jobs);
@@ -120,6 +130,8 @@ static cJSON *observation_core(const struct target *t)
     cJSON_AddBoolToObject(core, "reachable", t->reachable);
     cJSON_AddItemToObject(core, "jobs", t->jobs ? cJSON_Duplicate(t->jobs, 1) : cJSON_CreateArray());
     cJSON_AddItemToObject(core, "savepoints", t->savepoints ? cJSON_Duplicate(t->savepoints, 1) : cJSON_CreateObject());
+    cJSON_AddItemToObject(core, "submissions",
+                          t->submissions ? cJSON_Duplicate(t->submissions, 1) : cJSON_CreateObject());
     return core;
 }
 
@@ -281,6 +293,15 @@ static void poll_savepoints(struct target *t)
     poll_end(t, jobs, NULL);
 }
 
+/* Sets (*map)[key] to value (owned by the map from then on), making the map when there is none yet. */
+static void map_put(cJSON **map, const char *key, cJSON *value)
+{
+    if (*map == NULL)
+        *map = cJSON_CreateObject();
+    if (!cJSON_ReplaceItemInObjectCaseSensitive(*map, key, value))
+        cJSON_AddItemToObject(*map, key, value);
+}
+
 /* Sets savepoints[trigger] to a new entry for job; replaces one that is there. */
 static void savepoint_set(struct target *t, const char *trigger, const char *job, const char *status, cJSON *from,
                           const char *error)
@@ -291,10 +312,7 @@ static void savepoint_set(struct target *t, const char *trigger, const char *job
         cJSON_AddStringToObject(e, "status", status);
     if (error)
         cJSON_AddStringToObject(e, "error", error);
-    if (t->savepoints == NULL)
-        t->savepoints = cJSON_CreateObject();
-    if (!cJSON_ReplaceItemInObjectCaseSensitive(t->savepoints, trigger, e))
-        cJSON_AddItemToObject(t->savepoints, trigger, e);
+    map_put(&t->savepoints, trigger, e);
 }
 
 /* A savepoint's progress. A trigger the JobManager does not know (404: it restarted, or forgot it) has failed; any
@@ -388,19 +406,68 @@ void flink_observer_track(struct flink_observer *o, const char *key, const char 
     ev_timer_start(o->o.loop, &t->timer); /* the first poll on the next loop turn, never inside a reconcile */
 }
 
+/* Whether s can name a jar in a URL path: what Flink's upload names them ("<uuid>_<file>.jar"), nothing more. */
+static int jar_name_ok(const char *s)
+{
+    size_t n = s ? strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") : 0;
+    return s && n > 0 && n <= 200 && s[n] == '\0' && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+/* The extra members of a submit action: what POST /jars/:jarid/run takes. */
+static int submit_check(const cJSON *a, char *err, size_t errlen)
+{
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(a, "args"), *v;
+    const cJSON *par = cJSON_GetObjectItemCaseSensitive(a, "parallelism");
+    if (!jar_name_ok(status_of(a, "jar_name"))) {
+        strutil_errf(err, errlen, "submit action: jar_name must be a file name (letters, digits, . _ -)");
+        return -1;
+    }
+    if (args && !(cJSON_IsArray(args) || (cJSON_IsObject(args) && args->child == NULL))) {
+        strutil_errf(err, errlen, "submit action: args must be a list of strings");
+        return -1;
+    }
+    cJSON_ArrayForEach(v, args)
+    {
+        if (!cJSON_IsString(v)) {
+            strutil_errf(err, errlen, "submit action: args must be a list of strings");
+            return -1;
+        }
+    }
+    if (par && !(cJSON_IsNumber(par) && par->valuedouble >= 1 && par->valuedouble <= 1e6 &&
+                 par->valuedouble == (double)(long)par->valuedouble)) {
+        strutil_errf(err, errlen, "submit action: parallelism must be a whole number from 1");
+        return -1;
+    }
+    const char *members[] = {"entry_class", "savepoint_path"};
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(a, members[i]);
+        if (m && !cJSON_IsString(m)) {
+            strutil_errf(err, errlen, "submit action: %s must be a string", members[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int flink_observer_action_check(const cJSON *a, char *err, size_t errlen)
 {
     const char *type = status_of(a, "type");
     const cJSON *dir = cJSON_GetObjectItemCaseSensitive(a, "target_directory");
     if (!cJSON_IsObject(a) || type == NULL ||
-        (strcmp(type, "stop") != 0 && strcmp(type, "savepoint") != 0 && strcmp(type, "cancel") != 0)) {
-        strutil_errf(err, errlen, "an action is a table whose type is stop, savepoint or cancel");
+        (strcmp(type, "stop") != 0 && strcmp(type, "savepoint") != 0 && strcmp(type, "cancel") != 0 &&
+         strcmp(type, "submit") != 0 && strcmp(type, "delete_ha_configmaps") != 0)) {
+        strutil_errf(err, errlen, "an action is a table whose type is stop, savepoint, cancel, submit or "
+                                  "delete_ha_configmaps");
         return -1;
     }
+    if (strcmp(type, "delete_ha_configmaps") == 0)
+        return 0; /* the core builds its only selector from the resource's name */
     if (!flink_rest_is_id(status_of(a, "job_id"))) {
         strutil_errf(err, errlen, "%s action: job_id must be a Flink job id (32 hexadecimal digits)", type);
         return -1;
     }
+    if (strcmp(type, "submit") == 0)
+        return submit_check(a, err, errlen);
     if (strcmp(type, "cancel") != 0 && !flink_rest_is_id(status_of(a, "trigger_id"))) {
         strutil_errf(err, errlen, "%s action: trigger_id must be 32 hexadecimal digits", type);
         return -1;
@@ -434,25 +501,100 @@ static void savepoints_prune(struct target *t)
     }
 }
 
+/* Records what became of a submission: the next poll sees it in observed.flink.submissions. */
+static void submission_set(struct target *t, const char *job, const char *status, const char *error)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "status", status);
+    if (error)
+        cJSON_AddStringToObject(e, "error", error);
+    map_put(&t->submissions, job, e);
+}
+
+static const char *act_name(enum act_type type)
+{
+    return type == ACT_CANCEL ? "cancel" : type == ACT_SUBMIT ? "submit" : "savepoint";
+}
+
 static void on_act(void *ud, const struct flink_rest_answer *a)
 {
     struct act_call *c = ud;
     struct target *t = c->t;
-    const char *what = c->cancel ? (a->error ? "cancel failed" : "cancel accepted")
-                                 : (a->error ? "savepoint not triggered" : "savepoint triggered");
+    const char *trigger = c->type == ACT_SAVEPOINT ? c->trigger : NULL;
     if (a->error)
-        log_object(LOG_LEVEL_WARN, t->ns, t->name, what, "job", c->job, "error", a->error,
-                   c->cancel ? NULL : "trigger", c->trigger, NULL);
+        log_object(LOG_LEVEL_WARN, t->ns, t->name, "flink action failed", "action", act_name(c->type), "job",
+                   c->job, "error", a->error, trigger ? "trigger" : NULL, trigger, NULL);
     else
-        log_object(LOG_LEVEL_INFO, t->ns, t->name, what, "job", c->job, c->cancel ? NULL : "trigger", c->trigger,
-                   NULL);
-    if (!c->cancel) {
+        log_object(LOG_LEVEL_INFO, t->ns, t->name, "flink action accepted", "action", act_name(c->type), "job",
+                   c->job, trigger ? "trigger" : NULL, trigger, NULL);
+    if (c->type == ACT_SAVEPOINT) {
         if (!a->error)
             savepoints_prune(t);
         savepoint_set(t, c->trigger, c->job, a->error ? "TRIGGER_FAILED" : "IN_PROGRESS", NULL, a->error);
+    } else if (c->type == ACT_SUBMIT) {
+        submission_set(t, c->job, a->error ? "FAILED" : "SUBMITTED", a->error);
     }
     act_unlink(c);
     target_poll_soon(t);
+}
+
+/* The newest jar of GET /jars ({"files": [{id, name, uploaded}]}) whose name is `name`, or NULL. Borrowed. */
+static const char *jar_find(const cJSON *jars, const char *name)
+{
+    const cJSON *f, *best = NULL;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(jars, "files"))
+    {
+        const char *n = status_of(f, "name"), *id = status_of(f, "id");
+        const cJSON *up = cJSON_GetObjectItemCaseSensitive(f, "uploaded");
+        if (n == NULL || strcmp(n, name) != 0 || !jar_name_ok(id))
+            continue;
+        if (best == NULL || (cJSON_IsNumber(up) &&
+                             up->valuedouble > cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(best, "uploaded"))))
+            best = f;
+    }
+    return best ? status_of(best, "id") : NULL;
+}
+
+/* GET /jars answered: run the jar the submission names, or record why it cannot be. */
+static void on_jars(void *ud, const struct flink_rest_answer *a)
+{
+    struct act_call *c = ud;
+    struct target *t = c->t;
+    char path[300], err[512], why[600];
+    const char *id = a->error ? NULL : jar_find(a->body, c->jar_name);
+    if (id == NULL) {
+        if (!a->error)
+            snprintf(why, sizeof why, "the JobManager holds no jar named %s (GET /jars); this operator runs only "
+                     "jars the session cluster already has", c->jar_name);
+        c->call = NULL;
+        on_act(c, &(struct flink_rest_answer){.status = a->status, .error = a->error ? a->error : why});
+        return;
+    }
+    snprintf(path, sizeof path, "/jars/%s/run", id);
+    if ((c->call = flink_rest_request(t->o->o.rest, t->ns, t->name, "POST", path, c->run_body, on_act, c, err,
+                                      sizeof err)) == NULL)
+        on_act(c, &(struct flink_rest_answer){.error = err});
+}
+
+/* The body of POST /jars/:jarid/run for a submit action: Flink's JarRunRequestBody. */
+static char *run_body(const cJSON *a)
+{
+    cJSON *body = cJSON_CreateObject();
+    const char *entry = status_of(a, "entry_class"), *sp = status_of(a, "savepoint_path");
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(a, "args");
+    const cJSON *par = cJSON_GetObjectItemCaseSensitive(a, "parallelism");
+    cJSON_AddStringToObject(body, "jobId", status_of(a, "job_id"));
+    if (entry)
+        cJSON_AddStringToObject(body, "entryClass", entry);
+    cJSON_AddItemToObject(body, "programArgsList", cJSON_IsArray(args) ? cJSON_Duplicate(args, 1)
+                                                                       : cJSON_CreateArray());
+    if (par) /* json_print_sorted writes a whole number as one */
+        cJSON_AddNumberToObject(body, "parallelism", par->valuedouble);
+    if (sp)
+        cJSON_AddStringToObject(body, "savepointPath", sp);
+    char *out = json_print_sorted(body);
+    cJSON_Delete(body);
+    return out;
 }
 
 static int act_in_flight(const struct target *t, const char *job, const char *trigger)
@@ -463,24 +605,44 @@ static int act_in_flight(const struct target *t, const char *job, const char *tr
     return 0;
 }
 
+/* Whether a cancel or submission of job may be sent now: not in flight, not sent less than `every` seconds ago.
+ * Notes it as sent when so. */
+static int resend_due(struct target *t, cJSON **sent_map, const char *job, const char *tag, double every)
+{
+    double now = ev_now(t->o->o.loop);
+    const cJSON *sent = cJSON_GetObjectItemCaseSensitive(*sent_map, job);
+    if (act_in_flight(t, job, tag) || (sent && now - sent->valuedouble < every))
+        return 0;
+    if (*sent_map == NULL)
+        *sent_map = cJSON_CreateObject();
+    cJSON_DeleteItemFromObjectCaseSensitive(*sent_map, job);
+    cJSON_AddNumberToObject(*sent_map, job, now);
+    return 1;
+}
+
 /* The request of one action, or NULL when it is not to be sent now: a trigger already accepted, a cancel sent
- * less than FLINK_OBSERVER_STEADY seconds ago, the same action in flight. *method, path and body are set. */
+ * less than FLINK_OBSERVER_STEADY seconds ago, a submission accepted less than 3 * FLINK_OBSERVER_STEADY seconds
+ * ago (the job id makes a second one a duplicate Flink refuses, but it is not sent while the first is being
+ * listed), the same action in flight. *method, path and body are set; a submission starts with GET /jars. */
 static char *act_request(struct target *t, const cJSON *a, const char **method, char *path, size_t pathlen)
 {
     const char *type = status_of(a, "type"), *job = status_of(a, "job_id"), *trigger = status_of(a, "trigger_id");
     const char *dir = status_of(a, "target_directory");
-    double now = ev_now(t->o->o.loop);
     if (strcmp(type, "cancel") == 0) {
-        const cJSON *sent = cJSON_GetObjectItemCaseSensitive(t->cancels, job);
-        if (act_in_flight(t, job, "") || (sent && now - sent->valuedouble < FLINK_OBSERVER_STEADY))
+        if (!resend_due(t, &t->cancels, job, "", FLINK_OBSERVER_STEADY))
             return NULL;
-        if (t->cancels == NULL)
-            t->cancels = cJSON_CreateObject();
-        cJSON_DeleteItemFromObjectCaseSensitive(t->cancels, job);
-        cJSON_AddNumberToObject(t->cancels, job, now);
         *method = "PATCH";
         snprintf(path, pathlen, "/jobs/%s?mode=cancel", job);
         return strutil_dup("{}");
+    }
+    if (strcmp(type, "submit") == 0) {
+        const char *st = status_of(cJSON_GetObjectItemCaseSensitive(t->submissions, job), "status");
+        double every = st && strcmp(st, "SUBMITTED") == 0 ? 3 * FLINK_OBSERVER_STEADY : FLINK_OBSERVER_STEADY;
+        if (!resend_due(t, &t->submits, job, "submit", every))
+            return NULL;
+        *method = "GET";
+        snprintf(path, pathlen, "/jars");
+        return run_body(a);
     }
     const cJSON *known = cJSON_GetObjectItemCaseSensitive(t->savepoints, trigger);
     const char *st = status_of(known, "status");
@@ -505,8 +667,10 @@ void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *
     const cJSON *a;
     cJSON_ArrayForEach(a, actions)
     {
-        char path[128], err[512];
+        char path[128], err[512] = "out of memory";
         const char *method = NULL, *type = status_of(a, "type");
+        if (strcmp(type, "delete_ha_configmaps") == 0)
+            continue; /* the Kubernetes API's, not Flink's: the core performs it (sync.c) */
         if (t == NULL) {
             log_msg(LOG_LEVEL_WARN, "action dropped: no JobManager is observed for it", "key", key, "action", type,
                     NULL);
@@ -519,19 +683,41 @@ void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *
             continue;
         }
         c->t = t;
-        c->cancel = strcmp(type, "cancel") == 0;
+        c->type = strcmp(type, "cancel") == 0 ? ACT_CANCEL : strcmp(type, "submit") == 0 ? ACT_SUBMIT : ACT_SAVEPOINT;
         snprintf(c->job, sizeof c->job, "%s", status_of(a, "job_id"));
-        snprintf(c->trigger, sizeof c->trigger, "%s", c->cancel ? "" : status_of(a, "trigger_id"));
+        snprintf(c->trigger, sizeof c->trigger, "%s",
+                 c->type == ACT_SAVEPOINT ? status_of(a, "trigger_id") : c->type == ACT_SUBMIT ? "submit" : "");
+        if (c->type == ACT_SUBMIT) { /* GET /jars first; its answer sends the run with this body */
+            c->run_body = body;
+            body = NULL;
+            c->jar_name = strutil_dup(status_of(a, "jar_name"));
+        }
         c->next = t->acts;
         t->acts = c;
-        /* A cancel has no trigger: its NULL key ends the list there. */
+        /* Only a savepoint has a trigger: the NULL key ends the list there for the others. */
         log_object(LOG_LEVEL_INFO, t->ns, t->name, "flink action", "action", type, "job", c->job,
-                   c->cancel ? NULL : "trigger", c->trigger, NULL);
-        if ((c->call = flink_rest_request(o->o.rest, t->ns, t->name, method, path, body, on_act, c, err,
-                                          sizeof err)) == NULL) {
+                   c->type == ACT_SAVEPOINT ? "trigger" : NULL, c->trigger, NULL);
+        if ((c->run_body && c->jar_name == NULL) ||
+            (c->call = flink_rest_request(o->o.rest, t->ns, t->name, method, path, c->run_body ? NULL : body,
+                                          c->type == ACT_SUBMIT ? on_jars : on_act, c, err, sizeof err)) == NULL) {
             log_object(LOG_LEVEL_WARN, t->ns, t->name, "flink action not sent", "action", type, "error", err, NULL);
             act_unlink(c);
         }
         free(body);
     }
+}
+
+int flink_observer_cluster_key(const cJSON *resource, char *buf, size_t len)
+{
+    const char *kind = status_of(resource, "kind");
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(resource, "metadata");
+    const char *ns = status_of(meta, "namespace"), *name = status_of(meta, "name");
+    if (kind && strcmp(kind, "FlinkSessionJob") == 0)
+        name = status_of(cJSON_GetObjectItemCaseSensitive(resource, "spec"), "deploymentName");
+    else if (!(kind && strcmp(kind, "FlinkDeployment") == 0))
+        name = NULL;
+    if (name == NULL || *name == '\0')
+        return -1;
+    int n = snprintf(buf, len, "FlinkDeployment/%s/%s", ns ? ns : "", name);
+    return n > 0 && (size_t)n < len ? 0 : -1;
 }

@@ -14,11 +14,19 @@
  *   stop       POST /jobs/<job_id>/stop {targetDirectory, drain: false, triggerId}: stop with a savepoint
  *   savepoint  POST /jobs/<job_id>/savepoints {target-directory, cancel-job: false, triggerId}
  *   cancel     PATCH /jobs/<job_id>?mode=cancel
+ *   submit     GET /jars, then POST /jars/<id>/run {jobId, entryClass, programArgsList, parallelism, savepointPath}
+ *              for the newest jar the JobManager lists under jar_name (a FlinkSessionJob's job; no upload)
+ *   delete_ha_configmaps  not Flink's: the core deletes the resource's HA ConfigMaps through the Kubernetes API
  * A savepoint's progress is polled with GET /jobs/<job_id>/savepoints/<trigger_id> and reported as
  * observed.flink.savepoints[trigger_id]. The trigger id comes from the policy and makes the trigger idempotent in
  * Flink: asking again with the same id (every reconcile does, until the status records the result; a restarted
  * operator does too) is the same operation, never a second savepoint. This process sends a trigger once after it
- * was accepted; a cancel at most every FLINK_OBSERVER_STEADY seconds. */
+ * was accepted; a cancel at most every FLINK_OBSERVER_STEADY seconds. A submission carries the job id the policy
+ * fixed, so Flink refuses a second run of it; it is sent at most every FLINK_OBSERVER_STEADY seconds, and not for
+ * 3 * FLINK_OBSERVER_STEADY seconds once accepted, and what became of it is observed.flink.submissions[job_id].
+ *
+ * A FlinkSessionJob has no JobManager of its own: it sees, and acts through, the observation of its session
+ * cluster (flink_observer_cluster_key). */
 #ifndef FLINKOP_FLINK_OBSERVER_H
 #define FLINKOP_FLINK_OBSERVER_H
 
@@ -54,8 +62,14 @@ void flink_observer_track(struct flink_observer *o, const char *key, const char 
 void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *actions);
 
 /* Checks one action of a policy's answer: {type = stop | savepoint | cancel, job_id, trigger_id (stop and
- * savepoint), target_directory (optional)}. Returns 0, or -1 with why in err. */
+ * savepoint), target_directory (optional)}; {type = submit, job_id, jar_name, entry_class, args, parallelism,
+ * savepoint_path}; {type = delete_ha_configmaps}. Returns 0, or -1 with why in err. */
 int flink_observer_action_check(const cJSON *action, char *err, size_t errlen);
+
+/* The observer key whose JobManager answers for resource: "FlinkDeployment/ns/name" for a FlinkDeployment,
+ * "FlinkDeployment/ns/<spec.deploymentName>" for a FlinkSessionJob. Returns 0, or -1 (other kinds, no name, too
+ * long). */
+int flink_observer_cluster_key(const cJSON *resource, char *buf, size_t len);
 
 /* observed.flink for key: a new tree the caller frees, or NULL while nothing has been observed. */
 cJSON *flink_observer_get(const struct flink_observer *o, const char *key);

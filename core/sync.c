@@ -11,6 +11,7 @@
 #include "diff.h"
 #include "event_body.h"
 #include "finalizer.h"
+#include "flink_observer.h"
 #include "json_text.h"
 #include "kinds.h"
 #include "log.h"
@@ -31,6 +32,7 @@ struct work {
     int standalone;        /* not a queue key (an Event about the policy ConfigMap): no queue bookkeeping */
     double requeue_after;
     cJSON *actions;        /* the policy's Flink REST actions, done once every write succeeded (owned) */
+    char flink_key[600];   /* the observer key the actions go to: the session cluster's for a FlinkSessionJob */
 };
 
 /* What a request of a work item is for, which decides what its answer means. */
@@ -40,7 +42,7 @@ enum step_action {
     STEP_DELETE, /* prune; 404 means already gone */
     STEP_STATUS, /* the resource's status subresource */
     STEP_EVENT,  /* a Kubernetes Event: a refused one never fails the work */
-    STEP_FINALIZER, /* our finalizer added to or removed from a FlinkDeployment (finalizer.h) */
+    STEP_FINALIZER, /* our finalizer added to or removed from a FlinkDeployment or FlinkSessionJob (finalizer.h) */
 };
 
 /* One request of a work item, with what to do with its answer. */
@@ -88,7 +90,7 @@ static void work_finish(struct work *w)
     count_reconcile(w->d, w->key, w->failed ? "error" : "ok");
     /* After the writes: the status that records what an action is for is stored before the action happens. */
     if (!w->failed && w->actions && w->d->flink && w->d->leading)
-        flink_observer_act(w->d->flink, w->key, w->actions);
+        flink_observer_act(w->d->flink, w->flink_key[0] ? w->flink_key : w->key, w->actions);
     cJSON_Delete(w->actions);
     if (w->failed && w->d->o->plan) /* a plan reports a failure; it does not retry */
         plan_error(w->d->o->plan, w->key);
@@ -516,13 +518,12 @@ static void finalizer_write(struct work *w, const cJSON *resource, int add)
     free(body);
 }
 
-/* A FlinkDeployment gets our finalizer before anything else is done for it, as the only write of that pass (the
- * watch brings it back with the finalizer); one being deleted loses it when its cleanup is done, or when that
- * takes too long whatever the policy says. Returns 1 when the pass is to write nothing more. */
+/* A FlinkDeployment or FlinkSessionJob gets our finalizer before anything else is done for it, as the only write of
+ * that pass (the watch brings it back with the finalizer); one being deleted loses it when its cleanup is done, or
+ * when that takes too long whatever the policy says. Returns 1 when the pass is to write nothing more. */
 static int finalizer_sync(struct work *w, const cJSON *resource, int cleaned_up)
 {
-    const char *kind = resource ? object_kind(resource) : NULL;
-    if (w->d->o->plan || kind == NULL || strcmp(kind, "FlinkDeployment") != 0)
+    if (w->d->o->plan || resource == NULL || !finalizer_applies(resource))
         return 0; /* `plan` shows what the policy wants, not the finalizer's bookkeeping */
     if (!finalizer_deleting(resource) && !finalizer_present(resource)) {
         finalizer_write(w, resource, 1);
@@ -531,6 +532,34 @@ static int finalizer_sync(struct work *w, const cJSON *resource, int cleaned_up)
     if (finalizer_deleting(resource) && (cleaned_up || finalizer_overdue(resource, time(NULL))))
         finalizer_write(w, resource, 0);
     return 0;
+}
+
+/* The delete_ha_configmaps action of a FlinkDeployment: one DELETE of the ConfigMaps Flink's Kubernetes HA services
+ * made for the cluster. The selector is built here from the resource's name, never taken from the policy, so the
+ * action can delete nothing else. Flink makes them, not us, so no cache holds them; a 404 is nothing left. */
+static void ha_configmaps_delete(struct work *w, const cJSON *resource, const cJSON *actions)
+{
+    char path[512], query[400];
+    const cJSON *a;
+    const char *ns = object_namespace(resource), *name = object_name(resource), *kind = object_kind(resource);
+    cJSON_ArrayForEach(a, actions)
+    {
+        const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "type"));
+        if (type == NULL || strcmp(type, "delete_ha_configmaps") != 0)
+            continue;
+        if (w->d->o->plan || strcmp(kind, "FlinkDeployment") != 0 || ns == NULL)
+            return;
+        struct step *s = step_new(w, STEP_DELETE);
+        if (s == NULL)
+            return;
+        /* Names are DNS labels: nothing in them needs escaping in a query. */
+        snprintf(path, sizeof path, "/api/v1/namespaces/%s/configmaps", ns);
+        snprintf(query, sizeof query, "labelSelector=app%%3D%s,configmap-type%%3Dhigh-availability", name);
+        snprintf(s->what, sizeof s->what, "delete HA ConfigMaps %s/%s", ns, name);
+        log_object(LOG_LEVEL_INFO, ns, name, "deleting HA ConfigMaps", "selector", query + 14, NULL);
+        step_start(w, s, "DELETE", path, query, NULL, NULL);
+        return;
+    }
 }
 
 /* Writes what a rendered key wants: its objects, then its Events and status. */
@@ -542,6 +571,9 @@ static void desired_apply(struct work *w, struct desired *ds)
     w->requeue_after = ds->r.requeue_after;
     w->actions = ds->r.actions;
     ds->r.actions = NULL;
+    if (flink_observer_cluster_key(ds->resource, w->flink_key, sizeof w->flink_key) != 0)
+        w->flink_key[0] = '\0';
+    ha_configmaps_delete(w, ds->resource, w->actions);
     /* Collect writes before the status write, which changes the cached resource. */
     if (ds->r.objects)
         objects_sync(w, ds->r.objects);

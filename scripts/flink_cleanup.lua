@@ -1,7 +1,9 @@
 -- A FlinkDeployment being deleted (metadata.deletionTimestamp set, held by the operator's finalizer): what goes
 -- first and when the operator may let go, as upstream's cleanup does it. A running job is cancelled through the
 -- REST API while its JobManager is kept to answer; once the job has ended, or the JobManager does not answer, or
--- there is no job, every object goes and the finalizer is removed (result.remove_finalizer). Bounded: LIMIT
+-- there is no job, every object goes, the HA ConfigMaps the JobManager made go with them (upstream deletes the HA
+-- data of a deleted deployment; the core deletes exactly those of this cluster, by Flink's labels) and the
+-- finalizer is removed (result.remove_finalizer). Bounded: LIMIT
 -- seconds into the deletion the objects go whatever the job says (the core itself lets go a little later even if
 -- this policy fails), so a JobManager that is gone or a terminating namespace never hangs on us.
 
@@ -49,7 +51,8 @@ function M.cleanup(resource, seen, flink, ctx)
             "deletion; deleting the cluster anyway", M.LIMIT))
     end
     -- No status: the resource is about to go, and a status write would race the finalizer's removal.
-    return { objects = objects.list(), status = nil, events = events, remove_finalizer = true }
+    return { objects = objects.list(), status = nil, events = events, remove_finalizer = true,
+             actions = objects.list({ { type = "delete_ha_configmaps" } }) }
 end
 
 local T0 = "2026-11-25T12:00:00Z"
@@ -77,7 +80,8 @@ M.tests = {
     ["a cancelled job lets every object go and the finalizer with them"] = function()
         local fd, ctx = deleting("2026-11-25T12:00:07Z")
         local r = M.cleanup(fd, with_deployment(), answer("CANCELED"), ctx)
-        assert(r.remove_finalizer and #r.objects == 0 and json.is_array(r.objects) and r.actions == nil)
+        assert(r.remove_finalizer and #r.objects == 0 and json.is_array(r.objects))
+        assert(#r.actions == 1 and r.actions[1].type == "delete_ha_configmaps", "the HA data goes with the cluster")
         assert(r.status == nil and #r.events == 0)
     end,
     ["an unreachable jobmanager or a session cluster has nothing to cancel"] = function()

@@ -62,3 +62,33 @@ daemon_start() {
 	eventually 10 probe_port_logged "$log" || return 1
 	port=$(probe_port_in "$log")
 }
+
+# flink_standin_setup: what a suite of Flink jobs needs first (it sets bin, repo, ref, tmp; defines finish): the
+# environment checked, the CRDs installed and tests/flink_rest_standin.py running, with standin_pid and its port in
+# sport. Ends the suite through finish when one of them is missing.
+flink_standin_setup() {
+	[[ -n ${KUBECONFIG:-} && -n ${KUBECTL:-} ]] || { not_ok "environment" "run under tests/cluster/with-cluster"; finish; }
+	[[ -x $bin ]] || { not_ok "environment" "$bin is not built"; finish; }
+	command -v python3 >/dev/null || { not_ok "environment" "python3 runs the stand-in"; finish; }
+	python3 "$repo/tests/flink_rest_standin.py" --port-file "$tmp/standin.port" &
+	standin_pid=$!
+	eventually 10 test -s "$tmp/standin.port" || { not_ok "the stand-in starts"; finish; }
+	sport=$(cat "$tmp/standin.port")
+	k apply --server-side -f "$ref/helm/flink-kubernetes-operator/crds/" >/dev/null &&
+		k wait --for condition=established crd --all --timeout=60s >/dev/null || { not_ok "CRDs installed"; finish; }
+}
+
+# daemon_sigterm_check: stops daemon_pid with SIGTERM; ok when it exits 0 and no $tmp/daemon*.log holds a sanitizer
+# report.
+daemon_sigterm_check() {
+	local rc
+	kill -TERM "$daemon_pid"
+	wait "$daemon_pid"
+	rc=$?
+	daemon_pid=
+	if [[ $rc -eq 0 ]] && ! grep -q "Sanitizer" "$tmp"/daemon*.log; then
+		ok "SIGTERM stops the daemon with status 0, no sanitizer report"
+	else
+		not_ok "SIGTERM stops the daemon with status 0, no sanitizer report" "status $rc: $(grep -A3 -m1 Sanitizer "$tmp"/daemon*.log)"
+	fi
+}

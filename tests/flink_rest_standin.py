@@ -12,16 +12,23 @@ from Flink's REST API reference (docs/layouts/shortcodes/generated/rest_v1_dispa
   POST  /jobs/:jobid/savepoints             202 {"request-id": ...}  body {"target-directory", "cancel-job", "triggerId"}
   GET   /jobs/:jobid/savepoints/:triggerid  {"status": {"id": "IN_PROGRESS" | "COMPLETED"}, "operation": {"location"}}
   PATCH /jobs/:jobid?mode=cancel            202 {}
+  GET   /jars                               {"address", "files": [{"id", "name", "uploaded", "entry": [...]}]}
+  POST  /jars/upload                        multipart/form-data, the jar in field "jarfile":
+                                            {"filename": "/tmp/flink-web-upload/<id>", "status": "success"}
+  POST  /jars/:jarid/run                    {"jobid"}  body {"entryClass", "programArgsList", "parallelism",
+                                            "savepointPath", "jobId", ...} (JarRunRequestBody)
 
 As in Flink, a trigger that names a triggerId already known for the job is the same operation (idempotent
 triggering): no second savepoint is taken. A stop-with-savepoint completes after `savepoint_seconds` (default 2)
-and leaves the job FINISHED; a cancel leaves it CANCELED.
+and leaves the job FINISHED; a cancel leaves it CANCELED. A run adds a job in state `run_state` (default RUNNING)
+under the jobId it names; a jobId the cluster already lists is refused, as Flink refuses a duplicate submission.
 
 The test drives it through /_standin/<namespace>/<name>:
-  PUT  {"jobs": [{"jid", "name", "state", "start-time", "exception"}], "hang": bool, "savepoint_seconds": n}
+  PUT  {"jobs": [{"jid", "name", "state", "start-time", "exception"}], "hang": bool, "savepoint_seconds": n,
+        "jars": [{"id", "name", "uploaded"}], "run_state": "RUNNING"}
        replaces the cluster (a field left out keeps its value; "exception" is the stack trace of a FAILED job)
   GET  the cluster as the stand-in holds it, with "requests" (every "METHOD /path" it was sent, in order) and
-       "savepoints_taken" (distinct savepoint operations)
+       "savepoints_taken" (distinct savepoint operations), "runs" (the bodies of every accepted run request)
 A cluster with "hang": true accepts every connection and never answers (a JobManager that does not respond).
 
 usage: flink_rest_standin.py --port-file FILE   (listens on 127.0.0.1, a port the kernel picks, written to FILE)
@@ -29,6 +36,7 @@ usage: flink_rest_standin.py --port-file FILE   (listens on 127.0.0.1, a port th
 import argparse
 import os
 import json
+import uuid
 import re
 import threading
 import time
@@ -44,7 +52,8 @@ def cluster(key):
     c = CLUSTERS.get(key)
     if c is None:
         c = CLUSTERS[key] = {"jobs": [], "hang": False, "savepoint_seconds": 2.0, "requests": [],
-                             "operations": {}, "savepoints_taken": 0}
+                             "operations": {}, "savepoints_taken": 0,
+                             "jars": [], "runs": [], "run_state": "RUNNING"}
     return c
 
 
@@ -88,6 +97,9 @@ class Handler(BaseHTTPRequestHandler):
     def body(self):
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n) if n else b""
+        if (self.headers.get("Content-Type") or "").startswith("multipart/form-data"):
+            m = re.search(rb'name="jarfile"; filename="([^"]+)"', raw)
+            return {"_upload": m.group(1).decode()} if m else None
         try:
             return json.loads(raw) if raw else {}
         except ValueError:
@@ -121,6 +133,8 @@ class Handler(BaseHTTPRequestHandler):
         jobs = {j["jid"]: j for j in c["jobs"]}
         if method == "GET" and path == "/jobs/overview":
             return 200, {"jobs": [job_details(j) for j in c["jobs"]]}
+        if path == "/jars" or path.startswith("/jars/"):
+            return self.jars(c, method, path, body)
         m = re.fullmatch(r"/jobs/([0-9a-f]{32})(/.*)?", path)
         if not m or m.group(1) not in jobs:
             return 404, {"errors": ["Job could not be found."]}
@@ -160,12 +174,37 @@ class Handler(BaseHTTPRequestHandler):
             return 200, {"status": {"id": "COMPLETED"}, "operation": {"location": op["location"]}}
         return 404, {"errors": ["Not found: " + path]}
 
+    def jars(self, c, method, path, body):
+        if method == "GET" and path == "/jars":
+            return 200, {"address": "http://standin:8081", "files": [
+                {"id": j["id"], "name": j["name"], "uploaded": j.get("uploaded", 0), "entry": []} for j in c["jars"]]}
+        if method == "POST" and path == "/jars/upload":
+            if "_upload" not in body:
+                return 400, {"errors": ["Exactly 1 file must be sent, received 0."]}
+            jar = {"id": "%s_%s" % (uuid.uuid4(), body["_upload"]), "name": body["_upload"], "uploaded": now_ms()}
+            c["jars"].append(jar)
+            return 200, {"filename": "/tmp/flink-web-upload/" + jar["id"], "status": "success"}
+        m = re.fullmatch(r"/jars/([^/]+)/run", path)
+        if method != "POST" or not m:
+            return 404, {"errors": ["Not found: " + path]}
+        jar = next((j for j in c["jars"] if j["id"] == m.group(1)), None)
+        if jar is None:
+            return 400, {"errors": ["Jar file /tmp/flink-web-upload/%s does not exist" % m.group(1)]}
+        jid = body.get("jobId") or uuid.uuid4().hex
+        if any(j["jid"] == jid for j in c["jobs"]):
+            return 500, {"errors": ["org.apache.flink.runtime.client.DuplicateJobSubmissionException: "
+                                    "Job has already been submitted."]}
+        c["runs"].append(body)
+        c["jobs"].append({"jid": jid, "name": body.get("entryClass") or jar["name"], "state": c["run_state"],
+                          "start-time": now_ms()})
+        return 200, {"jobid": jid}
+
     def control(self, method, key):
         with LOCK:
             c = cluster(key)
             if method == "PUT":
                 body = self.body() or {}
-                for field in ("jobs", "hang", "savepoint_seconds"):
+                for field in ("jobs", "hang", "savepoint_seconds", "jars", "run_state"):
                     if field in body:
                         c[field] = body[field]
             settle(c)

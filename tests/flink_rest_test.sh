@@ -6,7 +6,8 @@
 # it FAILED with the job's exception, a JobManager that never answers is reported as unreachable while another
 # FlinkDeployment keeps reconciling, a steady job costs no writes; a spec change of a savepoint job stops it with a
 # savepoint and redeploys from it, once, even when the operator is killed in the middle; deleting a FlinkDeployment
-# cancels its job before its objects go, and never waits on a JobManager that does not answer.
+# cancels its job before its objects go, deletes its HA ConfigMaps (and no others), and never waits on a JobManager
+# that does not answer.
 # Run under tests/cluster/with-cluster; needs build/asan/flinkop (make does it).
 set -uo pipefail
 
@@ -48,17 +49,7 @@ has_event() { k -n "$1" get events --field-selector "reason=$2" -o name | grep -
 error_has() { [[ $(status_of "$1" '{.status.error}') == *"$2"* ]]; }
 seconds_since() { awk -v t0="$1" -v t1="$EPOCHREALTIME" 'BEGIN { printf "%.1f", t1 - t0 }'; }
 
-[[ -n ${KUBECONFIG:-} && -n ${KUBECTL:-} ]] || { not_ok "environment" "run under tests/cluster/with-cluster"; finish; }
-[[ -x $bin ]] || { not_ok "environment" "$bin is not built"; finish; }
-command -v python3 >/dev/null || { not_ok "environment" "python3 runs the stand-in"; finish; }
-
-python3 "$repo/tests/flink_rest_standin.py" --port-file "$tmp/standin.port" &
-standin_pid=$!
-eventually 10 test -s "$tmp/standin.port" || { not_ok "the stand-in starts"; finish; }
-sport=$(cat "$tmp/standin.port")
-
-k apply --server-side -f "$ref/helm/flink-kubernetes-operator/crds/" >/dev/null &&
-	k wait --for condition=established crd --all --timeout=60s >/dev/null || { not_ok "CRDs installed"; finish; }
+flink_standin_setup
 k create namespace "$a" >/dev/null
 k create namespace "$b" >/dev/null
 k create namespace "$c" >/dev/null
@@ -268,6 +259,15 @@ cancels() { standin GET "$1" | python3 -c 'import json, sys
 print(sum(r == "PATCH /jobs/'"$2"'?mode=cancel" for r in json.load(sys.stdin)["requests"]))'; }
 gone() { ! k -n "$1" get flinkdeployment basic-example >/dev/null 2>&1; }
 objects_gone() { [[ -z $(k -n "$1" get deployment,service,configmap -l app=basic-example -o name 2>/dev/null) ]]; }
+# ha_configmap NAME APP: a ConfigMap as Flink's Kubernetes HA services label theirs (the JobManager makes them).
+ha_configmap() {
+	k -n "$c" create configmap "$1" --from-literal=leader=x >/dev/null &&
+		k -n "$c" label configmap "$1" "app=$2" configmap-type=high-availability type=flink-native-kubernetes >/dev/null
+}
+ha_configmap basic-example-cluster-config-map basic-example
+ha_configmap "basic-example-$job_c3-config-map" basic-example
+ha_configmap other-example-cluster-config-map other-example
+k -n "$c" create configmap basic-example-notes --from-literal=note=keep >/dev/null
 t0=$EPOCHREALTIME
 k -n "$c" delete flinkdeployment basic-example --wait=false >/dev/null
 if eventually 30 gone "$c"; then
@@ -276,6 +276,13 @@ if eventually 30 gone "$c"; then
 		ok "deleting it cancels the running job through the REST API, then the objects and the FlinkDeployment go ($took s)"
 	else
 		not_ok "deleting it cancels the job, then the objects go" "cancels $(cancels "$c" "$job_c3"), left: $(k -n "$c" get deployment,service,configmap -l app=basic-example -o name)"
+	fi
+	ha_left() { k -n "$c" get configmap -l configmap-type=high-availability -o name; }
+	if eventually 10 objects_gone "$c" && [[ $(ha_left) == configmap/other-example-cluster-config-map ]] &&
+		k -n "$c" get configmap basic-example-notes >/dev/null 2>&1; then
+		ok "... and its two HA ConfigMaps with it; another cluster's HA ConfigMap and an unlabelled one stay"
+	else
+		not_ok "its HA ConfigMaps go, the others stay" "HA left: $(ha_left | tr '\n' ' '), all: $(k -n "$c" get configmap -o name | tr '\n' ' ')"
 	fi
 else
 	not_ok "deleting a FlinkDeployment with a running job completes" "$(k -n "$c" get flinkdeployment basic-example -o 'jsonpath={.metadata} {.status.lifecycleState}')"
@@ -289,13 +296,5 @@ else
 	not_ok "a FlinkDeployment whose JobManager never answers is deleted" "$(k -n "$b" get flinkdeployment basic-example -o 'jsonpath={.metadata} {.status.lifecycleState}')"
 fi
 
-kill -TERM "$daemon_pid"
-wait "$daemon_pid"
-rc=$?
-daemon_pid=
-if [[ $rc -eq 0 ]] && ! grep -q "Sanitizer" "$tmp"/daemon*.log; then
-	ok "SIGTERM stops the daemon with status 0, no sanitizer report"
-else
-	not_ok "SIGTERM stops the daemon with status 0, no sanitizer report" "status $rc: $(grep -A3 -m1 Sanitizer "$tmp"/daemon*.log)"
-fi
+daemon_sigterm_check
 finish

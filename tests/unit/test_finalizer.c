@@ -35,9 +35,9 @@ static void assert_patch(const char *resource, int add, const char *want)
 static void test_adding_keeps_other_finalizers_and_names_the_version(void **state)
 {
     (void)state;
-    assert_patch("{\"metadata\": {\"name\": \"a\", \"resourceVersion\": \"42\"}}", 1,
+    assert_patch("{\"kind\": \"FlinkDeployment\", \"metadata\": {\"name\": \"a\", \"resourceVersion\": \"42\"}}", 1,
                  "{\"metadata\":{\"finalizers\":[\"" FINALIZER_NAME "\"],\"resourceVersion\":\"42\"}}");
-    assert_patch("{\"metadata\": {\"resourceVersion\": \"7\", \"finalizers\": [\"example.com/keep\"]}}", 1,
+    assert_patch("{\"kind\": \"FlinkDeployment\", \"metadata\": {\"resourceVersion\": \"7\", \"finalizers\": [\"example.com/keep\"]}}", 1,
                  "{\"metadata\":{\"finalizers\":[\"example.com/keep\",\"" FINALIZER_NAME "\"],"
                  "\"resourceVersion\":\"7\"}}");
 }
@@ -45,7 +45,7 @@ static void test_adding_keeps_other_finalizers_and_names_the_version(void **stat
 static void test_removing_takes_out_ours_only(void **state)
 {
     (void)state;
-    assert_patch("{\"metadata\": {\"resourceVersion\": \"9\", \"finalizers\": [\"" FINALIZER_NAME
+    assert_patch("{\"kind\": \"FlinkDeployment\", \"metadata\": {\"resourceVersion\": \"9\", \"finalizers\": [\"" FINALIZER_NAME
                  "\", \"example.com/keep\"]}}",
                  0, "{\"metadata\":{\"finalizers\":[\"example.com/keep\"],\"resourceVersion\":\"9\"}}");
 }
@@ -53,9 +53,20 @@ static void test_removing_takes_out_ours_only(void **state)
 static void test_nothing_to_do_is_no_patch(void **state)
 {
     (void)state;
-    assert_patch("{\"metadata\": {\"resourceVersion\": \"9\", \"finalizers\": [\"" FINALIZER_NAME "\"]}}", 1, NULL);
-    assert_patch("{\"metadata\": {\"resourceVersion\": \"9\"}}", 0, NULL);
-    assert_patch("{\"metadata\": {}}", 1, NULL); /* no version to make it safe: not written */
+    assert_patch("{\"kind\": \"FlinkDeployment\", \"metadata\": {\"resourceVersion\": \"9\", \"finalizers\": [\"" FINALIZER_NAME "\"]}}", 1, NULL);
+    assert_patch("{\"kind\": \"FlinkDeployment\", \"metadata\": {\"resourceVersion\": \"9\"}}", 0, NULL);
+    assert_patch("{\"kind\": \"FlinkDeployment\", \"metadata\": {}}", 1, NULL); /* no version to make it safe: not written */
+}
+
+static void test_a_session_job_gets_its_own_finalizer_and_other_kinds_none(void **state)
+{
+    (void)state;
+    assert_patch("{\"kind\": \"FlinkSessionJob\", \"metadata\": {\"resourceVersion\": \"3\"}}", 1,
+                 "{\"metadata\":{\"finalizers\":[\"" FINALIZER_SESSION_JOB_NAME "\"],\"resourceVersion\":\"3\"}}");
+    assert_patch("{\"kind\": \"FlinkSessionJob\", \"metadata\": {\"resourceVersion\": \"3\", \"finalizers\": [\""
+                 FINALIZER_NAME "\"]}}",
+                 0, NULL); /* the FlinkDeployment's name on a session job is not ours to remove */
+    assert_patch("{\"kind\": \"ConfigMap\", \"metadata\": {\"resourceVersion\": \"3\"}}", 1, NULL);
 }
 
 static void test_a_deletion_is_overdue_after_the_limit(void **state)
@@ -83,6 +94,7 @@ int main(void)
         cmocka_unit_test(test_adding_keeps_other_finalizers_and_names_the_version),
         cmocka_unit_test(test_removing_takes_out_ours_only),
         cmocka_unit_test(test_nothing_to_do_is_no_patch),
+        cmocka_unit_test(test_a_session_job_gets_its_own_finalizer_and_other_kinds_none),
         cmocka_unit_test(test_a_deletion_is_overdue_after_the_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -167,11 +167,52 @@ static void test_actions_are_checked_before_anything_is_sent(void **state)
                                " \"target_directory\": \"s3://sp\"}", err, sizeof err), 0);
     assert_int_equal(action_ok("{\"type\": \"cancel\", \"job_id\": \"" JOB_A "\"}", err, sizeof err), 0);
     assert_int_equal(action_ok("{\"type\": \"restart\", \"job_id\": \"" JOB_A "\"}", err, sizeof err), -1);
-    assert_non_null(strstr(err, "stop, savepoint or cancel"));
+    assert_non_null(strstr(err, "stop, savepoint, cancel, submit or delete_ha_configmaps"));
     assert_int_equal(action_ok("{\"type\": \"savepoint\", \"job_id\": \"" JOB_A "\"}", err, sizeof err), -1);
     assert_string_equal(err, "savepoint action: trigger_id must be 32 hexadecimal digits");
     assert_int_equal(action_ok("{\"type\": \"cancel\", \"job_id\": \"../overview\"}", err, sizeof err), -1);
     assert_non_null(strstr(err, "job_id must be a Flink job id"));
+}
+
+static void test_a_submission_names_a_plain_jar_file_and_run_arguments(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(action_ok("{\"type\": \"submit\", \"job_id\": \"" JOB_A "\", \"jar_name\": \"job-1.0.jar\","
+                               " \"entry_class\": \"a.B\", \"args\": [\"--x\", \"1\"], \"parallelism\": 2,"
+                               " \"savepoint_path\": \"s3://sp/1\"}", err, sizeof err), 0);
+    assert_int_equal(action_ok("{\"type\": \"submit\", \"job_id\": \"" JOB_A "\", \"jar_name\": \"j.jar\","
+                               " \"args\": {}}", err, sizeof err), 0);
+    assert_int_equal(action_ok("{\"type\": \"submit\", \"job_id\": \"" JOB_A "\", \"jar_name\": \"../jars\"}",
+                               err, sizeof err), -1);
+    assert_non_null(strstr(err, "jar_name must be a file name"));
+    assert_int_equal(action_ok("{\"type\": \"submit\", \"job_id\": \"" JOB_A "\", \"jar_name\": \"j.jar\","
+                               " \"args\": [1]}", err, sizeof err), -1);
+    assert_string_equal(err, "submit action: args must be a list of strings");
+    assert_int_equal(action_ok("{\"type\": \"submit\", \"job_id\": \"" JOB_A "\", \"jar_name\": \"j.jar\","
+                               " \"parallelism\": 0.5}", err, sizeof err), -1);
+    assert_int_equal(action_ok("{\"type\": \"submit\", \"job_id\": \"job\", \"jar_name\": \"j.jar\"}", err,
+                               sizeof err), -1);
+    /* The HA action carries no selector: the core builds the only one from the resource's name. */
+    assert_int_equal(action_ok("{\"type\": \"delete_ha_configmaps\"}", err, sizeof err), 0);
+}
+
+static void test_a_session_job_is_observed_through_its_session_cluster(void **state)
+{
+    (void)state;
+    char key[128];
+    cJSON *r = parse("{\"kind\": \"FlinkSessionJob\", \"metadata\": {\"name\": \"j\", \"namespace\": \"a\"},"
+                     " \"spec\": {\"deploymentName\": \"session\"}}");
+    assert_int_equal(flink_observer_cluster_key(r, key, sizeof key), 0);
+    assert_string_equal(key, "FlinkDeployment/a/session");
+    cJSON_Delete(r);
+    r = parse("{\"kind\": \"FlinkDeployment\", \"metadata\": {\"name\": \"basic\", \"namespace\": \"a\"}}");
+    assert_int_equal(flink_observer_cluster_key(r, key, sizeof key), 0);
+    assert_string_equal(key, "FlinkDeployment/a/basic");
+    cJSON_Delete(r);
+    r = parse("{\"kind\": \"FlinkSessionJob\", \"metadata\": {\"name\": \"j\"}, \"spec\": {}}");
+    assert_int_equal(flink_observer_cluster_key(r, key, sizeof key), -1);
+    cJSON_Delete(r);
 }
 
 struct answer_seen {
@@ -253,6 +294,8 @@ int main(void)
         cmocka_unit_test(test_savepoint_status_reads_progress_location_and_failure),
         cmocka_unit_test(test_only_32_hex_digits_are_ids),
         cmocka_unit_test(test_actions_are_checked_before_anything_is_sent),
+        cmocka_unit_test(test_a_submission_names_a_plain_jar_file_and_run_arguments),
+        cmocka_unit_test(test_a_session_job_is_observed_through_its_session_cluster),
         cmocka_unit_test(test_a_refused_call_reports_what_it_asked),
         cmocka_unit_test(test_a_cancelled_call_calls_nothing),
     };
