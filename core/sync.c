@@ -172,6 +172,25 @@ static struct step *step_new(struct work *w, enum step_action action)
     return s;
 }
 
+/* A new step about obj, with its API path in path and "VERB Kind ns/name" as its description; NULL (the work
+ * marked failed) when out of memory or when the kind has no path. */
+static struct step *object_step(struct work *w, enum step_action action, const char *verb, const cJSON *obj,
+                                char *path, size_t pathlen)
+{
+    const struct kind_info *k = kind_lookup(object_kind(obj));
+    const char *ns = object_namespace(obj);
+    struct step *s = step_new(w, action);
+    if (s == NULL)
+        return NULL;
+    if (k == NULL || kind_path(k, ns, object_name(obj), path, pathlen)) {
+        free(s);
+        w->failed = 1;
+        return NULL;
+    }
+    snprintf(s->what, sizeof s->what, "%s %s %s/%s", verb, k->kind, ns ? ns : "", object_name(obj));
+    return s;
+}
+
 /* Applies obj; live is what the cluster holds now (NULL: nothing), for `plan`'s diff. */
 static void object_apply(struct work *w, const cJSON *obj, struct informer *inf, const cJSON *live)
 {
@@ -180,17 +199,13 @@ static void object_apply(struct work *w, const cJSON *obj, struct informer *inf,
         w->failed |= plan_add(w->d->o->plan, live ? PLAN_UPDATE : PLAN_CREATE, obj, live) != 0;
         return;
     }
-    const struct kind_info *k = kind_lookup(object_kind(obj));
-    struct step *s = step_new(w, STEP_APPLY);
-    char *body = json_print_sorted(obj);
-    if (s == NULL || body == NULL || kind_path(k, object_namespace(obj), object_name(obj), path, sizeof path)) {
+    struct step *s = object_step(w, STEP_APPLY, "apply", obj, path, sizeof path);
+    char *body = s ? json_print_sorted(obj) : NULL;
+    if (body == NULL) {
         free(s);
-        free(body);
         w->failed = 1;
         return;
     }
-    snprintf(s->what, sizeof s->what, "apply %s %s/%s", k->kind, object_namespace(obj) ? object_namespace(obj) : "",
-             object_name(obj));
     s->inf = inf;
     step_start(w, s, "PATCH", path, APPLY_QUERY, body, APPLY_TYPE);
     free(body);
@@ -200,16 +215,12 @@ static void object_apply(struct work *w, const cJSON *obj, struct informer *inf,
 static void object_probe(struct work *w, const cJSON *obj, struct informer *inf)
 {
     char path[512];
-    const struct kind_info *k = kind_lookup(object_kind(obj));
-    struct step *s = step_new(w, STEP_PROBE);
-    if (s == NULL || kind_path(k, object_namespace(obj), object_name(obj), path, sizeof path) ||
-        (s->desired = cJSON_Duplicate(obj, 1)) == NULL) {
+    struct step *s = object_step(w, STEP_PROBE, "get", obj, path, sizeof path);
+    if (s == NULL || (s->desired = cJSON_Duplicate(obj, 1)) == NULL) {
         free(s);
         w->failed = 1;
         return;
     }
-    snprintf(s->what, sizeof s->what, "get %s %s/%s", k->kind, object_namespace(obj) ? object_namespace(obj) : "",
-             object_name(obj));
     s->inf = inf;
     step_start(w, s, "GET", path, NULL, NULL, NULL);
 }
@@ -217,24 +228,18 @@ static void object_probe(struct work *w, const cJSON *obj, struct informer *inf)
 static void object_delete(struct work *w, const cJSON *live)
 {
     char path[512], body[256];
-    const struct kind_info *k = kind_lookup(object_kind(live));
     const char *uid = object_string_at(live, "metadata.uid");
     if (w->d->o->plan) {
         w->failed |= plan_add(w->d->o->plan, PLAN_DELETE, NULL, live) != 0;
         return;
     }
-    struct step *s = step_new(w, STEP_DELETE);
-    if (s == NULL || kind_path(k, object_namespace(live), object_name(live), path, sizeof path)) {
-        free(s);
-        w->failed = 1;
+    struct step *s = object_step(w, STEP_DELETE, "delete", live, path, sizeof path);
+    if (s == NULL)
         return;
-    }
     /* The uid precondition makes sure we delete the object we decided about, not a namesake made since. */
     snprintf(body, sizeof body, "{\"propagationPolicy\":\"Background\",\"preconditions\":{\"uid\":\"%s\"}}",
              uid ? uid : "");
-    snprintf(s->what, sizeof s->what, "delete %s %s/%s", k->kind,
-             object_namespace(live) ? object_namespace(live) : "", object_name(live));
-    log_object(LOG_LEVEL_INFO, object_namespace(live), object_name(live), "pruning", "kind", k->kind, NULL);
+    log_object(LOG_LEVEL_INFO, object_namespace(live), object_name(live), "pruning", "kind", object_kind(live), NULL);
     step_start(w, s, "DELETE", path, NULL, body, "application/json");
 }
 
