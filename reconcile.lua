@@ -29,9 +29,7 @@ local M = {}
 
 local present = objects.is_present
 
-local function event(kind, reason, message)
-    return { type = kind, reason = reason, message = message }
-end
+local event = objects.event
 
 local function previous_status(resource)
     return present(resource.status) and resource.status or nil

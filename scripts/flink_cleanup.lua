@@ -21,7 +21,7 @@ M.LIMIT = 30 -- seconds
 -- States in which a job no longer runs (Flink's globally terminal states).
 local ENDED = { FINISHED = true, FAILED = true, CANCELED = true }
 
-local function event(kind, reason, message) return { type = kind, reason = reason, message = message } end
+local event = objects.event
 
 -- cleanup(resource, seen, flink, ctx) -> the answer for a resource being deleted.
 function M.cleanup(resource, seen, flink, ctx)

@@ -38,6 +38,9 @@ end
 -- list(t) -> t marked as a JSON array (so an empty list prints as [] and not {}).
 function M.list(t) return json.array(t or {}) end
 
+-- A Kubernetes Event for the core to post about the resource being reconciled (docs/policy-api.md, `events`).
+function M.event(kind, reason, message) return { type = kind, reason = reason, message = message } end
+
 function M.is_present(v) return v ~= nil and v ~= json.null end
 
 -- merged(...) -> a new flat table with the keys of every argument, later ones winning.

@@ -27,7 +27,7 @@ local present = objects.is_present
 
 local ENDED = { FINISHED = true, FAILED = true, CANCELED = true }
 
-local function event(kind, reason, message) return { type = kind, reason = reason, message = message } end
+local event = objects.event
 
 -- jar_name(jar_uri) -> the jar's file name (the last path segment), or nil and why.
 function M.jar_name(jar_uri)
