@@ -43,8 +43,8 @@ struct http_request {
     CURL *easy;
     struct curl_slist *headers;
     char *body;
-    char *buf;                  /* buffered response body */
-    size_t len, cap, max;
+    struct strbuf resp;         /* buffered response body */
+    size_t max;
     long retry_after;
     int added;                  /* the easy handle is in the multi */
     int cancelled;              /* waiting for client_settle to free it; no more callbacks */
@@ -81,31 +81,18 @@ static void request_free(struct http_request *r)
     curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->headers);
     free(r->body);
-    free(r->buf);
+    strbuf_free(&r->resp);
     free(r);
 }
 
 /* Appends to the buffered body, keeping it NUL-terminated; fails past the cap. */
 static int request_append(struct http_request *r, const char *p, size_t n)
 {
-    if (n > r->max - r->len) {
+    if (n > r->max - r->resp.len) {
         r->overflow = 1;
         return -1;
     }
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *b = realloc(r->buf, cap);
-        if (!b)
-            return -1;
-        r->buf = b;
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, p, n);
-    r->len += n;
-    r->buf[r->len] = '\0';
-    return 0;
+    return strbuf_append(&r->resp, p, n);
 }
 
 /* libcurl's write callback: streams a 2xx body to on_chunk, buffers anything else. Returning a short count
@@ -164,7 +151,7 @@ static void request_finish(struct http_request *r, CURLcode rc)
     curl_multi_remove_handle(r->c->multi, r->easy);
     r->added = 0;
 
-    struct http_response resp = {.status = status, .body = r->buf ? r->buf : "", .body_len = r->len,
+    struct http_response resp = {.status = status, .body = r->resp.data ? r->resp.data : "", .body_len = r->resp.len,
                                  .error = NULL, .retry_after_s = r->retry_after};
     if (rc != CURLE_OK) {
         if (r->overflow)
@@ -560,40 +547,32 @@ void http_lines_init(struct http_lines *l, size_t max_line)
 /* Appends to the partial line; the cap is checked before anything is copied. */
 static int lines_append(struct http_lines *l, const char *p, size_t n, char *err, size_t errlen)
 {
-    if (n > l->max_line - l->len) {
+    if (n > l->max_line - l->line.len) {
         if (err && errlen)
             snprintf(err, errlen, "line longer than %zu bytes", l->max_line);
         return -1;
     }
-    if (l->len + n + 1 > l->cap) {
-        size_t cap = l->cap ? l->cap : 4096;
-        while (cap < l->len + n + 1)
-            cap *= 2;
-        char *b = realloc(l->buf, cap);
-        if (!b) {
-            msg(err, errlen, "out of memory");
-            return -1;
-        }
-        l->buf = b;
-        l->cap = cap;
+    if (strbuf_append(&l->line, p, n)) {
+        msg(err, errlen, "out of memory");
+        return -1;
     }
-    memcpy(l->buf + l->len, p, n);
-    l->len += n;
-    l->buf[l->len] = '\0';
     return 0;
 }
 
-/* Delivers the buffered line (without its '\r'), then empties the buffer; blank lines are not delivered. */
+/* Delivers the buffered line (without its '\r'), then empties the buffer; blank lines are not delivered. The
+ * buffer is emptied before the callback runs (the line's bytes stay in place for it), so the splitter is already
+ * consistent whatever the callback does. */
 static int lines_emit(struct http_lines *l, http_line_fn fn, void *ud)
 {
-    size_t n = l->len;
-    l->len = 0;
-    if (n && l->buf[n - 1] == '\r')
+    char *line = l->line.data;
+    size_t n = l->line.len;
+    l->line.len = 0;
+    if (n && line[n - 1] == '\r')
         n--;
     if (!n)
         return 0;
-    l->buf[n] = '\0';
-    return fn(ud, l->buf, n) ? 1 : 0;
+    line[n] = '\0';
+    return fn(ud, line, n) ? 1 : 0;
 }
 
 int http_lines_feed(struct http_lines *l, const char *data, size_t len, http_line_fn fn, void *ud, char *err,
@@ -618,11 +597,11 @@ int http_lines_finish(struct http_lines *l, http_line_fn fn, void *ud, char *err
 {
     (void)err;
     (void)errlen;
-    return l->len ? lines_emit(l, fn, ud) : 0;
+    return l->line.len ? lines_emit(l, fn, ud) : 0;
 }
 
 void http_lines_free(struct http_lines *l)
 {
-    free(l->buf);
+    strbuf_free(&l->line);
     memset(l, 0, sizeof *l);
 }

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "strutil.h"
+
 struct ev_loop;
 struct http_client;
 struct http_request;
@@ -87,9 +89,8 @@ long http_retry_after_parse(const char *value, time_t now);
 /* Splits a streamed body into lines ('\n'-terminated, a trailing '\r' dropped, blank lines skipped), e.g. the
  * JSON-lines framing of a Kubernetes watch. Lines may arrive split across chunks or several in one chunk. */
 struct http_lines {
-    char *buf;       /* the incomplete last line so far */
-    size_t len, cap;
-    size_t max_line; /* longest line accepted, in bytes */
+    struct strbuf line; /* the incomplete last line so far */
+    size_t max_line;    /* longest line accepted, in bytes */
 };
 
 /* Called with each complete line (NUL-terminated, `len` bytes, writable, valid during the call). Return 0 to

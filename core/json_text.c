@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strutil.h"
+
 /* Doubles hold every integer up to 2^53 exactly; past it "%lld" would print a value the text never said. */
 #define EXACT_INT_LIMIT 9007199254740992.0
 
@@ -31,43 +33,10 @@ const char *json_number_format(double d, char *buf, size_t buflen)
     return buf;
 }
 
-/* A growable text buffer; `failed` latches the first allocation failure so callers check once at the end. */
-struct text {
-    char *data;
-    size_t len, cap;
-    int failed;
-};
-
-static void text_add(struct text *t, const char *s, size_t n)
-{
-    if (t->failed)
-        return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *p = realloc(t->data, cap);
-        if (!p) {
-            t->failed = 1;
-            return;
-        }
-        t->data = p;
-        t->cap = cap;
-    }
-    memcpy(t->data + t->len, s, n);
-    t->len += n;
-    t->data[t->len] = '\0';
-}
-
-static void text_adds(struct text *t, const char *s)
-{
-    text_add(t, s, strlen(s));
-}
-
 /* Escapes what JSON requires (quote, backslash, C0 controls) and nothing else: UTF-8 passes through as is. */
-static void print_string(struct text *t, const char *s)
+static void print_string(struct strbuf *t, const char *s)
 {
-    text_add(t, "\"", 1);
+    strbuf_append(t, "\"", 1);
     const char *run = s;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char esc[8];
@@ -88,12 +57,12 @@ static void print_string(struct text *t, const char *s)
         }
         if (!rep)
             continue;
-        text_add(t, run, (size_t)((const char *)p - run));
-        text_adds(t, rep);
+        strbuf_append(t, run, (size_t)((const char *)p - run));
+        strbuf_appends(t, rep);
         run = (const char *)p + 1;
     }
-    text_adds(t, run);
-    text_add(t, "\"", 1);
+    strbuf_appends(t, run);
+    strbuf_append(t, "\"", 1);
 }
 
 /* Orders object members by key; ties (duplicate keys) keep their original order so output stays deterministic. */
@@ -133,9 +102,9 @@ static struct member *sorted_members(const cJSON *obj, size_t *n)
     return m;
 }
 
-static void print_value(struct text *t, const cJSON *v);
+static void print_value(struct strbuf *t, const cJSON *v);
 
-static void print_object(struct text *t, const cJSON *obj)
+static void print_object(struct strbuf *t, const cJSON *obj)
 {
     size_t n;
     struct member *m = sorted_members(obj, &n);
@@ -143,43 +112,43 @@ static void print_object(struct text *t, const cJSON *obj)
         t->failed = 1;
         return;
     }
-    text_add(t, "{", 1);
+    strbuf_append(t, "{", 1);
     for (size_t i = 0; i < n; i++) {
         if (i)
-            text_add(t, ",", 1);
+            strbuf_append(t, ",", 1);
         print_string(t, m[i].item->string ? m[i].item->string : "");
-        text_add(t, ":", 1);
+        strbuf_append(t, ":", 1);
         print_value(t, m[i].item);
     }
-    text_add(t, "}", 1);
+    strbuf_append(t, "}", 1);
     free(m);
 }
 
-static void print_array(struct text *t, const cJSON *arr)
+static void print_array(struct strbuf *t, const cJSON *arr)
 {
-    text_add(t, "[", 1);
+    strbuf_append(t, "[", 1);
     for (const cJSON *c = arr->child; c; c = c->next) {
         if (c != arr->child)
-            text_add(t, ",", 1);
+            strbuf_append(t, ",", 1);
         print_value(t, c);
     }
-    text_add(t, "]", 1);
+    strbuf_append(t, "]", 1);
 }
 
-static void print_value(struct text *t, const cJSON *v)
+static void print_value(struct strbuf *t, const cJSON *v)
 {
     char num[32];
     switch (v->type & 0xFF) {
-    case cJSON_NULL: text_adds(t, "null"); break;
-    case cJSON_False: text_adds(t, "false"); break;
-    case cJSON_True: text_adds(t, "true"); break;
-    case cJSON_Number: text_adds(t, json_number_format(v->valuedouble, num, sizeof num)); break;
+    case cJSON_NULL: strbuf_appends(t, "null"); break;
+    case cJSON_False: strbuf_appends(t, "false"); break;
+    case cJSON_True: strbuf_appends(t, "true"); break;
+    case cJSON_Number: strbuf_appends(t, json_number_format(v->valuedouble, num, sizeof num)); break;
     case cJSON_String: print_string(t, v->valuestring ? v->valuestring : ""); break;
     case cJSON_Array: print_array(t, v); break;
     case cJSON_Object: print_object(t, v); break;
     case cJSON_Raw: /* raw JSON text is the caller's promise; print it verbatim as cJSON does */
         if (v->valuestring)
-            text_adds(t, v->valuestring);
+            strbuf_appends(t, v->valuestring);
         else
             t->failed = 1;
         break;
@@ -189,16 +158,12 @@ static void print_value(struct text *t, const cJSON *v)
 
 char *json_print_sorted(const cJSON *value)
 {
-    struct text t = {0};
+    struct strbuf t = {0};
     if (value)
         print_value(&t, value);
     else
-        text_adds(&t, "null");
-    if (t.failed) {
-        free(t.data);
-        return NULL;
-    }
-    return t.data;
+        strbuf_appends(&t, "null");
+    return strbuf_take(&t, NULL);
 }
 
 static int number_equal(double a, double b)

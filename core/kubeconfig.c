@@ -20,7 +20,8 @@
 #define KUBE_CONFIG_MAX_FILE ((size_t)4 << 20)
 #define KUBE_CONFIG_MAX_TOKEN ((size_t)64 << 10)
 
-/* Reads a whole (small) file into a NUL-terminated buffer the caller frees. */
+/* Reads a whole (small) file into a NUL-terminated buffer the caller frees. What it read is wiped on failure: the
+ * file may hold a token or a key. */
 static int file_read(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
@@ -28,46 +29,17 @@ static int file_read(const char *path, size_t max, char **out, size_t *len, char
         strutil_errf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         return -1;
     }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    int rc = -1;
-    if (!buf) {
+    struct strbuf b = {0};
+    int rc = strbuf_read(&b, f, max);
+    if (rc && errno == EFBIG)
+        strutil_errf(err, errlen, "%s: larger than %zu bytes", path, max);
+    else if (rc && errno == ENOMEM)
         strutil_errf(err, errlen, "%s: out of memory", path);
-        goto out;
-    }
-    for (;;) {
-        if (n + 1 >= cap) {
-            if (cap > max) {
-                strutil_errf(err, errlen, "%s: larger than %zu bytes", path, max);
-                goto out;
-            }
-            char *b = realloc(buf, cap * 2);
-            if (!b) {
-                strutil_errf(err, errlen, "%s: out of memory", path);
-                goto out;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
+    else if (rc)
         strutil_errf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-        goto out;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    buf = NULL;
-    rc = 0;
-out:
-    if (buf) {
-        memset(buf, 0, cap);
-        free(buf);
-    }
+    else
+        *out = strbuf_take(&b, len); /* never NULL after a read: the bytes and their NUL are already there */
+    strbuf_free_secret(&b);
     fclose(f);
     return rc;
 }

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "strutil.h"
+
 static enum log_level threshold = LOG_LEVEL_INFO;
 static FILE *output; /* NULL means stderr, which is not a constant initializer */
 static void (*clock_fn)(struct timespec *ts);
@@ -39,36 +41,6 @@ int log_enabled(enum log_level level) { return level >= threshold; }
 void log_set_output(FILE *out) { output = out; }
 void log_set_clock(void (*now)(struct timespec *ts)) { clock_fn = now; }
 
-/* A growable line; `failed` latches the first allocation failure so the writer checks once at the end. */
-struct line {
-    char *data;
-    size_t len, cap;
-    int failed;
-};
-
-static void line_add(struct line *l, const char *s, size_t n)
-{
-    if (l->failed)
-        return;
-    if (l->len + n + 1 > l->cap) {
-        size_t cap = l->cap ? l->cap : 256;
-        while (cap < l->len + n + 1)
-            cap *= 2;
-        char *p = realloc(l->data, cap);
-        if (!p) {
-            l->failed = 1;
-            return;
-        }
-        l->data = p;
-        l->cap = cap;
-    }
-    memcpy(l->data + l->len, s, n);
-    l->len += n;
-    l->data[l->len] = '\0';
-}
-
-static void line_puts(struct line *l, const char *s) { line_add(l, s, strlen(s)); }
-
 /* A value needs quotes when a logfmt reader would otherwise split it or see a line end in it. */
 static int needs_quotes(const char *v)
 {
@@ -81,51 +53,49 @@ static int needs_quotes(const char *v)
 }
 
 /* Quoted form: the escapes keep every byte below 0x20 (newlines above all) off the line as raw bytes. */
-static void line_quoted(struct line *l, const char *v)
+static void line_quoted(struct strbuf *l, const char *v)
 {
-    line_add(l, "\"", 1);
+    strbuf_append(l, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-        char esc[5];
         switch (*p) {
-        case '"': line_add(l, "\\\"", 2); break;
-        case '\\': line_add(l, "\\\\", 2); break;
-        case '\n': line_add(l, "\\n", 2); break;
-        case '\r': line_add(l, "\\r", 2); break;
-        case '\t': line_add(l, "\\t", 2); break;
+        case '"': strbuf_append(l, "\\\"", 2); break;
+        case '\\': strbuf_append(l, "\\\\", 2); break;
+        case '\n': strbuf_append(l, "\\n", 2); break;
+        case '\r': strbuf_append(l, "\\r", 2); break;
+        case '\t': strbuf_append(l, "\\t", 2); break;
         default:
             if (*p < 0x20 || *p == 0x7f) {
-                snprintf(esc, sizeof esc, "\\x%02x", *p);
-                line_add(l, esc, 4);
+                strbuf_appendf(l, "\\x%02x", *p);
             } else {
-                line_add(l, (const char *)p, 1);
+                strbuf_append(l, (const char *)p, 1);
             }
         }
     }
-    line_add(l, "\"", 1);
+    strbuf_append(l, "\"", 1);
 }
 
 /* A value as logfmt wants it: bare when safe, quoted and escaped otherwise. */
-static void line_value(struct line *l, const char *v)
+static void line_value(struct strbuf *l, const char *v)
 {
     if (!v)
         v = "";
     if (needs_quotes(v))
         line_quoted(l, v);
     else
-        line_puts(l, v);
+        strbuf_appends(l, v);
 }
 
 /* Keys come from our code, but a bad one must still not break the line: unsafe bytes become '_'. */
-static void line_key(struct line *l, const char *k)
+static void line_key(struct strbuf *l, const char *k)
 {
-    line_add(l, " ", 1);
+    strbuf_append(l, " ", 1);
     if (!*k) {
-        line_add(l, "_", 1);
+        strbuf_append(l, "_", 1);
         return;
     }
     for (const unsigned char *p = (const unsigned char *)k; *p; p++) {
         int bad = *p <= ' ' || *p == '"' || *p == '=' || *p == 0x7f;
-        line_add(l, bad ? "_" : (const char *)p, 1);
+        strbuf_append(l, bad ? "_" : (const char *)p, 1);
     }
 }
 
@@ -144,22 +114,20 @@ static int key_is_secret(const char *k)
 }
 
 /* RFC 3339 in UTC with milliseconds, e.g. 2026-11-25T12:00:00.123Z. */
-static void line_timestamp(struct line *l)
+static void line_timestamp(struct strbuf *l)
 {
     struct timespec ts = {0, 0};
     struct tm tm;
-    char buf[96]; /* room for any int fields, so the compiler can prove no truncation */
     if (clock_fn)
         clock_fn(&ts);
     else
         clock_gettime(CLOCK_REALTIME, &ts);
     if (!gmtime_r(&ts.tv_sec, &tm)) {
-        line_puts(l, "ts=unknown");
+        strbuf_appends(l, "ts=unknown");
         return;
     }
-    snprintf(buf, sizeof buf, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((ts.tv_nsec / 1000000L) % 1000));
-    line_puts(l, buf);
+    strbuf_appendf(l, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                   tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((ts.tv_nsec / 1000000L) % 1000));
 }
 
 /* Builds and writes one event; `object` (may be NULL) goes right after msg. */
@@ -168,25 +136,25 @@ static void log_write(enum log_level level, const char *msg, const char *object,
     if (!log_enabled(level))
         return;
     FILE *out = output ? output : stderr;
-    struct line l = {0};
+    struct strbuf l = {0};
     line_timestamp(&l);
-    line_puts(&l, " level=");
-    line_puts(&l, log_level_name(level));
-    line_puts(&l, " msg=");
+    strbuf_appends(&l, " level=");
+    strbuf_appends(&l, log_level_name(level));
+    strbuf_appends(&l, " msg=");
     line_quoted(&l, msg ? msg : "");
     if (object) {
         line_key(&l, "object");
-        line_add(&l, "=", 1);
+        strbuf_append(&l, "=", 1);
         line_value(&l, object);
     }
     const char *key;
     while ((key = va_arg(pairs, const char *)) != NULL) {
         const char *val = va_arg(pairs, const char *);
         line_key(&l, key);
-        line_add(&l, "=", 1);
+        strbuf_append(&l, "=", 1);
         line_value(&l, key_is_secret(key) ? "[redacted]" : val);
     }
-    line_add(&l, "\n", 1);
+    strbuf_append(&l, "\n", 1);
     if (l.failed) {
         /* Out of memory: still say that an event was lost, without its (unknown-size) contents. */
         fprintf(out, "level=error msg=\"log: out of memory, event dropped\"\n");
@@ -194,7 +162,7 @@ static void log_write(enum log_level level, const char *msg, const char *object,
         fwrite(l.data, 1, l.len, out);
     }
     fflush(out);
-    free(l.data);
+    strbuf_free(&l);
 }
 
 void log_vmsg(enum log_level level, const char *msg, va_list pairs)

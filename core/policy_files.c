@@ -10,6 +10,8 @@
 
 #include <openssl/evp.h>
 
+#include "strutil.h"
+
 /* Policies are code; anything bigger is a mistake (and a ConfigMap could not hold it anyway). */
 #define POLICY_FILE_MAX (1024 * 1024)
 
@@ -115,38 +117,19 @@ static char *policy_files_slurp(const char *path, const char *shown, size_t *len
         snprintf(err, errlen, "%s: %s", shown, strerror(errno));
         return NULL;
     }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 == cap) {
-            if (cap > POLICY_FILE_MAX) {
-                snprintf(err, errlen, "%s: larger than %d bytes", shown, POLICY_FILE_MAX);
-                goto fail;
-            }
-            char *grown = realloc(buf, cap * 2);
-            if (!grown)
-                break;
-            buf = grown;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                snprintf(err, errlen, "%s: read error", shown);
-                goto fail;
-            }
-            fclose(f);
-            buf[n] = '\0';
-            *len = n;
-            return buf;
-        }
-    }
-    snprintf(err, errlen, "%s: out of memory", shown);
-fail:
-    free(buf);
+    struct strbuf b = {0};
+    char *text = NULL;
+    if (strbuf_read(&b, f, POLICY_FILE_MAX) == 0)
+        text = strbuf_take(&b, len); /* never NULL after a read: the bytes and their NUL are already there */
+    else if (errno == EFBIG)
+        snprintf(err, errlen, "%s: larger than %d bytes", shown, POLICY_FILE_MAX);
+    else if (errno == ENOMEM)
+        snprintf(err, errlen, "%s: out of memory", shown);
+    else
+        snprintf(err, errlen, "%s: read error", shown);
+    strbuf_free(&b);
     fclose(f);
-    return NULL;
+    return text;
 }
 
 static int policy_files_strcmp(const void *a, const void *b)

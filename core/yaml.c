@@ -9,10 +9,12 @@
 
 #include "yaml_io.h"
 #include "json_text.h"
+#include "strutil.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -680,31 +682,14 @@ int yaml_stream_parse(const char *text, size_t len, const char *name, struct yam
 /* Slurps a stream into a malloc'd buffer (caller frees); returns -1 with errno set on a read error. */
 static int read_all(FILE *f, char **data, size_t *len)
 {
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        return -1;
-    for (;;) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        char *p = cap > (size_t)-1 / 2 ? NULL : realloc(buf, cap * 2);
-        if (!p) {
-            free(buf);
-            errno = ENOMEM;
-            return -1;
-        }
-        buf = p;
-        cap *= 2;
-    }
-    if (ferror(f)) {
-        int e = errno ? errno : EIO;
-        free(buf);
+    struct strbuf b = {0};
+    if (strbuf_read(&b, f, SIZE_MAX)) {
+        int e = errno;
+        strbuf_free(&b);
         errno = e;
         return -1;
     }
-    *data = buf;
-    *len = n;
+    *data = strbuf_take(&b, len); /* never NULL after a read: the bytes and their NUL are already there */
     return 0;
 }
 
@@ -891,28 +876,10 @@ static int emit_value(yaml_emitter_t *em, const cJSON *v)
     }
 }
 
-struct outbuf {
-    char *data;
-    size_t len, cap;
-};
-
+/* libyaml's output handler: 1 when the bytes were kept, 0 (which fails the emitter) when out of memory. */
 static int write_out(void *data, unsigned char *buffer, size_t size)
 {
-    struct outbuf *o = data;
-    if (o->len + size + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 1024;
-        while (cap < o->len + size + 1)
-            cap *= 2;
-        char *p = realloc(o->data, cap);
-        if (!p)
-            return 0;
-        o->data = p;
-        o->cap = cap;
-    }
-    memcpy(o->data + o->len, buffer, size);
-    o->len += size;
-    o->data[o->len] = '\0';
-    return 1;
+    return strbuf_append(data, buffer, size) == 0;
 }
 
 static int emit_event(yaml_emitter_t *em, int ok, yaml_event_t *ev)
@@ -934,7 +901,7 @@ static int emit_document(yaml_emitter_t *em, const cJSON *value)
 char *yaml_emit(const cJSON *value)
 {
     yaml_emitter_t em;
-    struct outbuf out = {0};
+    struct strbuf out = {0};
     if (!yaml_emitter_initialize(&em))
         return NULL;
     yaml_emitter_set_output(&em, write_out, &out);
@@ -945,8 +912,8 @@ char *yaml_emit(const cJSON *value)
     int rc = emit_document(&em, value);
     yaml_emitter_delete(&em);
     if (rc) {
-        free(out.data);
+        strbuf_free(&out);
         return NULL;
     }
-    return out.data;
+    return strbuf_take(&out, NULL);
 }

@@ -462,6 +462,30 @@ static void test_in_cluster_names_what_is_missing(void **state)
     assert_non_null(strstr(err, "token: empty token"));
 }
 
+/* The token file's limit is exact: 64 KiB is read, one byte more is refused with the limit named. */
+static void test_in_cluster_refuses_a_token_file_over_64_KiB(void **state)
+{
+    (void)state;
+    struct kube_config c;
+    char err[512] = "";
+    size_t max = (size_t)64 << 10;
+    char *big = malloc(max + 2);
+    assert_non_null(big);
+    memset(big, 'a', max + 1);
+    big[max + 1] = '\0';
+    put_service_account("10.96.0.1");
+    put("token", big);
+    assert_int_equal(kube_config_load_in_cluster(&c, dir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "token: larger than 65536 bytes"));
+
+    big[max] = '\0';
+    put("token", big);
+    assert_int_equal(kube_config_load_in_cluster(&c, dir, err, sizeof err), 0);
+    assert_string_equal(kube_config_token(&c, time(NULL), err, sizeof err), big);
+    kube_config_free(&c);
+    free(big);
+}
+
 static void test_token_file_is_reread_after_it_changes(void **state)
 {
     (void)state;
@@ -505,6 +529,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kubeconfig_errors_never_contain_the_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_cluster_reads_service_account_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_cluster_names_what_is_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_in_cluster_refuses_a_token_file_over_64_KiB, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_file_is_reread_after_it_changes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
