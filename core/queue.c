@@ -292,15 +292,22 @@ static void notify_ready(struct queue *q)
         q->ready(q, q->ready_data);
 }
 
-int queue_add(struct queue *q, const char *key)
+/* The start every add shares: a key is required, a shut-down queue takes nothing, else the key's item (made if new).
+ * Returns 0 with *it set (NULL after shutdown: the add is a no-op), or -1 for an empty key or out of memory. */
+static int add_target(struct queue *q, const char *key, struct item **it)
 {
+    *it = NULL;
     if (!key || !*key)
         return -1;
     if (q->shut_down)
         return 0;
-    struct item *it = item_get(q, key);
-    if (!it)
-        return -1;
+    *it = item_get(q, key);
+    return *it ? 0 : -1;
+}
+
+/* Queues the item now (see item_add) and tells the ready callback when it became ready. */
+static int item_add_now(struct queue *q, struct item *it)
+{
     int r = item_add(q, it);
     if (r < 0) {
         item_release_if_idle(q, it);
@@ -311,6 +318,15 @@ int queue_add(struct queue *q, const char *key)
     return 0;
 }
 
+int queue_add(struct queue *q, const char *key)
+{
+    struct item *it;
+    int rc = add_target(q, key, &it);
+    if (rc || !it)
+        return rc;
+    return item_add_now(q, it);
+}
+
 int queue_add_many(struct queue *q, const char *const *keys, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -319,17 +335,11 @@ int queue_add_many(struct queue *q, const char *const *keys, size_t n)
     return 0;
 }
 
-int queue_add_after(struct queue *q, const char *key, double seconds)
+/* Queues the item once `seconds` have passed; no delay (or NaN) queues it now. */
+static int item_add_after(struct queue *q, struct item *it, double seconds)
 {
-    if (!key || !*key)
-        return -1;
-    if (q->shut_down)
-        return 0;
     if (!(seconds > 0)) /* also NaN */
-        return queue_add(q, key);
-    struct item *it = item_get(q, key);
-    if (!it)
-        return -1;
+        return item_add_now(q, it);
     double at = ev_now(q->loop) + seconds;
     if (it->heap_pos != NOT_DELAYED) {
         if (at < it->ready_at) { /* the earlier of two delays wins */
@@ -348,6 +358,15 @@ int queue_add_after(struct queue *q, const char *key, double seconds)
     return 0;
 }
 
+int queue_add_after(struct queue *q, const char *key, double seconds)
+{
+    struct item *it;
+    int rc = add_target(q, key, &it);
+    if (rc || !it)
+        return rc;
+    return item_add_after(q, it, seconds);
+}
+
 /* base * 2^failures, capped; ldexp saturates to infinity rather than overflowing, and the cap catches that. */
 static double backoff(const struct queue *q, unsigned failures)
 {
@@ -357,19 +376,16 @@ static double backoff(const struct queue *q, unsigned failures)
 
 int queue_add_rate_limited(struct queue *q, const char *key, double *delay)
 {
-    if (!key || !*key)
-        return -1;
-    if (q->shut_down)
-        return 0;
-    struct item *it = item_get(q, key);
-    if (!it)
-        return -1;
+    struct item *it;
+    int rc = add_target(q, key, &it);
+    if (rc || !it)
+        return rc;
     double d = backoff(q, it->failures);
     if (it->failures < UINT_MAX)
         it->failures++;
     if (delay)
         *delay = d;
-    return queue_add_after(q, key, d);
+    return item_add_after(q, it, d);
 }
 
 void queue_forget(struct queue *q, const char *key)
