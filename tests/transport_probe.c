@@ -22,6 +22,7 @@
 
 #include "kube.h"
 #include "kubeconfig.h"
+#include "loop_until.h"
 
 static struct ev_loop *loop;
 static struct kube *kube;
@@ -49,24 +50,10 @@ static void count(void *ud, const char *verb, int code)
     snprintf(verbs + n, sizeof verbs - n, "%s%s=%d", n ? " " : "", verb, code);
 }
 
-static int timed_out;
-static void on_guard(struct ev_loop *l, ev_timer *w, int revents)
+/* Runs the loop until *flag is set or `seconds` pass; -1 when the time ran out first. */
+static int run_until(const int *flag, double seconds)
 {
-    (void)l;
-    (void)w;
-    (void)revents;
-    timed_out = 1;
-}
-
-static void run_until(const int *flag, double seconds)
-{
-    ev_timer guard;
-    timed_out = 0;
-    ev_timer_init(&guard, on_guard, seconds, 0.);
-    ev_timer_start(loop, &guard);
-    while (!*flag && !timed_out)
-        ev_run(loop, EVRUN_ONCE);
-    ev_timer_stop(loop, &guard);
+    return loop_until(loop, flag, 1, seconds);
 }
 
 struct result {
@@ -187,8 +174,7 @@ static void probe_limiter(struct kube_config *cfg)
             all &= res[i].done;
         if (all)
             break;
-        run_until(&res[5].done, 10);
-        if (timed_out)
+        if (run_until(&res[5].done, 10))
             break;
     }
     ev_now_update(loop);

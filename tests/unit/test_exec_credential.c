@@ -19,6 +19,9 @@
 #include "exec_credential.h"
 #include "kubeconfig.h"
 
+#include "../loop_until.h"
+#include "../scratch_dir.h"
+
 #define V1 "client.authentication.k8s.io/v1"
 #define V1BETA1 "client.authentication.k8s.io/v1beta1"
 #define SECRET "s3cr3t-plugin-T0KEN"
@@ -116,27 +119,6 @@ static void on_run(void *ud, const struct exec_credential *cred, const char *err
     snprintf(s->err, sizeof s->err, "%s", err ? err : "");
 }
 
-static int timed_out;
-static void on_guard(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-    timed_out = 1;
-}
-
-/* Runs the default loop until *flag reaches `want` or `seconds` pass. */
-static void loop_until(const int *flag, int want, double seconds)
-{
-    struct ev_loop *loop = ev_default_loop(0);
-    ev_timer guard;
-    timed_out = 0;
-    ev_timer_init(&guard, on_guard, seconds, 0.);
-    ev_timer_start(loop, &guard);
-    while (*flag < want && !timed_out)
-        ev_run(loop, EVRUN_ONCE);
-    ev_timer_stop(loop, &guard);
-}
 
 static void assert_contains(const char *text, const char *want)
 {
@@ -149,16 +131,8 @@ static void assert_contains(const char *text, const char *want)
 static int group_setup(void **state)
 {
     (void)state;
-    char cmd[1024];
-    snprintf(dir, sizeof dir, "/tmp/flinkop-exec-XXXXXX");
-    if (!mkdtemp(dir))
-        return -1;
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout c.key "
-             "-out c.crt -days 1 -subj /CN=flinkop-exec-test >/dev/null 2>&1 && "
-             "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out other.key >/dev/null 2>&1",
-             dir);
-    if (system(cmd) != 0)
+    if (scratch_dir_make(dir, sizeof dir, "exec") || scratch_dir_self_signed(dir, "c", "flinkop-exec-test") ||
+        scratch_dir_run(dir, "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out other.key"))
         return -1;
     char p[300];
     snprintf(p, sizeof p, "%s/c.crt", dir);
@@ -173,12 +147,10 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    char cmd[300];
     free(cert_pem);
     free(key_pem);
     free(other_key_pem);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return scratch_dir_remove(dir);
 }
 
 /* Each test starts with no runs recorded. */
@@ -365,7 +337,7 @@ static const struct exec_credential *get(struct fixture *f, enum exec_plugin_sta
 static void run(struct fixture *f, int n)
 {
     get(f, EXEC_PLUGIN_PENDING);
-    loop_until(&f->s.runs_ended, n, 10);
+    loop_until(ev_default_loop(0), &f->s.runs_ended, n, 10);
     assert_int_equal(f->s.runs_ended, n);
 }
 
@@ -409,7 +381,7 @@ static void test_plugin_runs_again_once_the_credential_expires(void **state)
     assert_int_equal(runs_on_disk(), 1);
     while (time(NULL) < expiry) {
         int never = 0;
-        loop_until(&never, 1, 0.2);
+        loop_until(ev_default_loop(0), &never, 1, 0.2);
     }
     run(&f, 2);
     get(&f, EXEC_PLUGIN_READY);
@@ -430,7 +402,7 @@ static void test_plugin_runs_once_per_rejected_credential(void **state)
         exec_plugin_reject(f.p, first);
     get(&f, EXEC_PLUGIN_PENDING);
     exec_plugin_reject(f.p, first);
-    loop_until(&f.s.runs_ended, 2, 10);
+    loop_until(ev_default_loop(0), &f.s.runs_ended, 2, 10);
     assert_string_equal(get(&f, EXEC_PLUGIN_READY)->token, "t2");
     assert_true(f.gen != first);
     /* A late 401 to the old credential changes nothing. */
@@ -458,7 +430,7 @@ static void test_plugin_failure_names_file_user_command_and_first_stderr_line(vo
     assert_int_equal(runs_on_disk(), 1);
     /* After the delay (1 s for a first failure) it runs again. */
     int never = 0;
-    loop_until(&never, 1, 1.1);
+    loop_until(ev_default_loop(0), &never, 1, 1.1);
     run(&f, 2);
     assert_int_equal(runs_on_disk(), 2);
     stop(&f);
@@ -537,7 +509,7 @@ static void test_plugin_free_while_running_kills_it(void **state)
     start(&f, "cancelled.sh", SLEEPER, "", 30);
     get(&f, EXEC_PLUGIN_PENDING);
     int never = 0;
-    loop_until(&never, 1, 0.3); /* let the script start its sleep */
+    loop_until(ev_default_loop(0), &never, 1, 0.3); /* let the script start its sleep */
     time_t t0 = time(NULL);
     stop(&f);
     assert_true(time(NULL) - t0 <= 1);

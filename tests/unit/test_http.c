@@ -24,6 +24,9 @@
 #include "http.h"
 #include "kube.h"
 
+#include "../loop_until.h"
+#include "../scratch_dir.h"
+
 /* ---- line splitter ---- */
 
 struct lines_seen {
@@ -235,22 +238,15 @@ static const char py_server[] =
 static int servers_setup(void **state)
 {
     (void)state;
-    char cmd[2048];
-    snprintf(tmp, sizeof tmp, "/tmp/flinkop-http-XXXXXX");
-    if (!mkdtemp(tmp))
+    if (scratch_dir_make(tmp, sizeof tmp, "http"))
         return -1;
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && ( printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext && "
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key "
-             "-out ca.crt -days 1 -subj /CN=flinkop-test-ca && "
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout other.key "
-             "-out other.crt -days 1 -subj /CN=flinkop-other-ca && "
-             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key -out srv.csr "
-             "-subj /CN=localhost && "
-             "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 1 "
-             "-extfile ext ) >/dev/null 2>&1",
-             tmp);
-    if (system(cmd) == 0) {
+    if (scratch_dir_self_signed(tmp, "ca", "flinkop-test-ca") == 0 &&
+        scratch_dir_self_signed(tmp, "other", "flinkop-other-ca") == 0 &&
+        scratch_dir_run(tmp, "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext && "
+                             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key "
+                             "-out srv.csr -subj /CN=localhost && "
+                             "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt "
+                             "-days 1 -extfile ext") == 0) {
         char port[16], crt[300], key[300];
         tls_port = port_free();
         snprintf(port, sizeof port, "127.0.0.1:%d", tls_port);
@@ -280,36 +276,12 @@ static int servers_setup(void **state)
 static int servers_teardown(void **state)
 {
     (void)state;
-    char cmd[300];
     stop(&tls_pid);
     stop(&py_pid);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return scratch_dir_remove(tmp);
 }
 
-/* ---- driving the loop ---- */
-
-static int timed_out;
-
-static void on_guard(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-    timed_out = 1;
-}
-
-/* Runs the loop until *flag is set or `seconds` pass. */
-static void run_until(struct ev_loop *loop, const int *flag, double seconds)
-{
-    ev_timer guard;
-    timed_out = 0;
-    ev_timer_init(&guard, on_guard, seconds, 0.);
-    ev_timer_start(loop, &guard);
-    while (!*flag && !timed_out)
-        ev_run(loop, EVRUN_ONCE);
-    ev_timer_stop(loop, &guard);
-}
+/* ---- requests against the local servers ---- */
 
 struct got {
     int done;
@@ -341,7 +313,7 @@ static void https_get(const struct http_tls *tls, struct got *g)
     struct http_request_opts o = {.url = url, .timeout_ms = 5000, .tls = tls};
     struct http_callbacks cb = {NULL, got_done};
     assert_non_null(http_request_start(c, &o, &cb, g, err, sizeof err));
-    run_until(loop, &g->done, 10);
+    loop_until(loop, &g->done, 1, 10);
     assert_int_equal(g->done, 1);
     http_client_free(c);
     ev_loop_destroy(loop);
@@ -418,8 +390,8 @@ static void test_http_cancel_inside_on_chunk_stops_all_callbacks(void **state)
     /* A second stream stays running when the client is freed: freeing cancels it without callbacks. */
     struct http_callbacks cb2 = {NULL, got_done};
     assert_non_null(http_request_start(c, &o, &cb2, &g2, err, sizeof err));
-    run_until(loop, &g.chunks, 5);
-    run_until(loop, &g.done, 0.5);
+    loop_until(loop, &g.chunks, 1, 5);
+    loop_until(loop, &g.done, 1, 0.5);
     assert_int_equal(g.chunks, 1);
     assert_int_equal(g.done, 0);
     http_client_free(c);
@@ -485,7 +457,7 @@ static void test_kube_retries_429_after_retry_after_with_auth_headers(void **sta
     struct kgot g = {0};
     assert_non_null(kube_request(k, "GET", "/retry", "a=b", NULL, NULL, kgot_done, &g, err, sizeof err));
     assert_int_equal(g.done, 0); /* never called before kube_request returns */
-    run_until(loop, &g.done, 10);
+    loop_until(loop, &g.done, 1, 10);
     assert_int_equal(g.status, 200);
     assert_int_equal(g.attempts, 2);
     assert_non_null(strstr(g.body, "\"auth\": \"Bearer test-token\""));
@@ -526,7 +498,7 @@ static void watch_once(const char *path, struct kgot *g, struct counted *cnt)
     assert_non_null(k);
     struct kube_watch_callbacks cb = {kgot_event, kgot_end};
     assert_non_null(kube_watch_start(k, path, "resourceVersion=1", &cb, g, err, sizeof err));
-    run_until(loop, &g->done, 10);
+    loop_until(loop, &g->done, 1, 10);
     assert_int_equal(g->done, 1);
     kube_free(k);
     kube_config_free(&cfg);
