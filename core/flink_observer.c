@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "flink_rest.h"
+#include "jar_fetch.h"
 #include "json_text.h"
 #include "log.h"
 #include "strmap.h"
@@ -20,6 +22,7 @@
 struct flink_observer {
     struct flink_observer_opts o;
     struct strmap *targets; /* key -> struct target * */
+    struct jar_fetch_config jars; /* where session jobs' jars are downloaded to, and their cap */
 };
 
 struct target {
@@ -41,6 +44,7 @@ struct target {
     cJSON *cancels;        /* job id -> ev_now() of the last cancel sent (owned) */
     cJSON *submissions;    /* job id -> {status = SUBMITTED | FAILED, error}: the session jobs submitted (owned) */
     cJSON *submits;        /* job id -> ev_now() of the last submission sent (owned) */
+    cJSON *submit_failures; /* job id -> failed submissions in a row: the backoff of the next (owned) */
     struct act_call *acts; /* actions in flight */
 };
 
@@ -54,6 +58,11 @@ struct act_call {
     char job[33], trigger[33];
     char *jar_name;        /* ACT_SUBMIT: the jar to run, as GET /jars names it (owned) */
     char *run_body;        /* ACT_SUBMIT: the body of POST /jars/:jarid/run (owned) */
+    char *jar_uri;         /* ACT_SUBMIT: where to fetch the jar when the JobManager holds none (owned), or NULL */
+    char *jar_path;        /* ACT_SUBMIT: the jar being uploaded (owned) */
+    int jar_temp;          /* jar_path is a download: deleted once uploaded */
+    struct jar_fetch *fetch; /* ACT_SUBMIT: the download in flight */
+    double fetch_started;
     struct act_call *next;
 };
 
@@ -67,6 +76,16 @@ static void utc_now(char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Deletes a downloaded jar once it is no longer needed (uploaded, failed, or the action dropped). */
+static void jar_drop(struct act_call *a)
+{
+    if (a->jar_temp && a->jar_path)
+        unlink(a->jar_path);
+    free(a->jar_path);
+    a->jar_path = NULL;
+    a->jar_temp = 0;
+}
+
 static void act_unlink(struct act_call *a)
 {
     struct act_call **pp = &a->t->acts;
@@ -74,6 +93,9 @@ static void act_unlink(struct act_call *a)
         pp = &(*pp)->next;
     if (*pp)
         *pp = a->next;
+    jar_fetch_cancel(a->fetch);
+    jar_drop(a);
+    free(a->jar_uri);
     free(a->jar_name);
     free(a->run_body);
     free(a);
@@ -92,6 +114,7 @@ static void target_free(void *p)
     cJSON_Delete(t->cancels);
     cJSON_Delete(t->submissions);
     cJSON_Delete(t->submits);
+    cJSON_Delete(t->submit_failures);
     flink_rest_call_cancel(t->call);
     ev_timer_stop(t->o->o.loop, &t->timer);
     cJSON_Delete(t->jobs);
@@ -106,8 +129,15 @@ static void target_free(void *p)
 
 struct flink_observer *flink_observer_new(const struct flink_observer_opts *opts)
 {
+    char err[300];
     struct flink_observer *o = calloc(1, sizeof *o);
     if (o == NULL || (o->targets = strmap_new()) == NULL) {
+        free(o);
+        return NULL;
+    }
+    if (jar_fetch_config_env(&o->jars, err, sizeof err) != 0) {
+        log_msg(LOG_LEVEL_ERROR, "flink observer not started", "error", err, NULL);
+        strmap_free(o->targets, target_free);
         free(o);
         return NULL;
     }
@@ -438,6 +468,15 @@ static int submit_check(const cJSON *a, char *err, size_t errlen)
         strutil_errf(err, errlen, "submit action: parallelism must be a whole number from 1");
         return -1;
     }
+    const cJSON *uri = cJSON_GetObjectItemCaseSensitive(a, "jar_uri");
+    char name[256];
+    if (uri && (!cJSON_IsString(uri) || strlen(uri->valuestring) > 2048 ||
+                jar_fetch_name(uri->valuestring, name, sizeof name) != 0 ||
+                strcmp(name, status_of(a, "jar_name")) != 0)) {
+        strutil_errf(err, errlen, "submit action: jar_uri must be a URI (at most 2048 bytes) whose last path segment "
+                                  "is jar_name");
+        return -1;
+    }
     const char *members[] = {"entry_class", "savepoint_path"};
     for (size_t i = 0; i < 2; i++) {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(a, members[i]);
@@ -511,6 +550,27 @@ static void submission_set(struct target *t, const char *job, const char *status
     map_put(&t->submissions, job, e);
 }
 
+/* Counts a submission's failures in a row (its backoff); a success forgets them. */
+static void submit_failures_note(struct target *t, const char *job, int failed)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(t->submit_failures, job);
+    if (failed)
+        map_put(&t->submit_failures, job, cJSON_CreateNumber((n ? n->valuedouble : 0) + 1));
+    else
+        cJSON_DeleteItemFromObjectCaseSensitive(t->submit_failures, job);
+}
+
+/* How long after a failed submission the next is sent: 10 s, doubled for each failure in a row, at most 5 min, so
+ * a jar that cannot be fetched or uploaded is not fetched again and again. */
+static double submit_backoff(const struct target *t, const char *job)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(t->submit_failures, job);
+    double every = FLINK_OBSERVER_STEADY;
+    for (int i = 1; n && i < n->valuedouble && every < 300; i++)
+        every *= 2;
+    return every < 300 ? every : 300;
+}
+
 static const char *act_name(enum act_type type)
 {
     return type == ACT_CANCEL ? "cancel" : type == ACT_SUBMIT ? "submit" : "savepoint";
@@ -533,6 +593,7 @@ static void on_act(void *ud, const struct flink_rest_answer *a)
         savepoint_set(t, c->trigger, c->job, a->error ? "TRIGGER_FAILED" : "IN_PROGRESS", NULL, a->error);
     } else if (c->type == ACT_SUBMIT) {
         submission_set(t, c->job, a->error ? "FAILED" : "SUBMITTED", a->error);
+        submit_failures_note(t, c->job, a->error != NULL);
     }
     act_unlink(c);
     target_poll_soon(t);
@@ -555,25 +616,121 @@ static const char *jar_find(const cJSON *jars, const char *name)
     return best ? status_of(best, "id") : NULL;
 }
 
-/* GET /jars answered: run the jar the submission names, or record why it cannot be. */
-static void on_jars(void *ud, const struct flink_rest_answer *a)
+/* POST /jars/:jarid/run of the submission's body; its answer ends the action. */
+static void submit_run(struct act_call *c, const char *jar_id)
 {
-    struct act_call *c = ud;
     struct target *t = c->t;
-    char path[300], err[512], why[600];
-    const char *id = a->error ? NULL : jar_find(a->body, c->jar_name);
-    if (id == NULL) {
-        if (!a->error)
-            snprintf(why, sizeof why, "the JobManager holds no jar named %s (GET /jars); this operator runs only "
-                     "jars the session cluster already has", c->jar_name);
-        c->call = NULL;
-        on_act(c, &(struct flink_rest_answer){.status = a->status, .error = a->error ? a->error : why});
-        return;
-    }
-    snprintf(path, sizeof path, "/jars/%s/run", id);
+    char path[300], err[512];
+    snprintf(path, sizeof path, "/jars/%s/run", jar_id);
     if ((c->call = flink_rest_request(t->o->o.rest, t->ns, t->name, "POST", path, c->run_body, on_act, c, err,
                                       sizeof err)) == NULL)
         on_act(c, &(struct flink_rest_answer){.error = err});
+}
+
+/* POST /jars/upload answered {"filename": ".../<jarid>"}: the temporary jar goes, the uploaded one is run. */
+static void on_uploaded(void *ud, const struct flink_rest_answer *a)
+{
+    struct act_call *c = ud;
+    struct target *t = c->t;
+    const char *file = a->error ? NULL : status_of(a->body, "filename");
+    const char *id = file ? strrchr(file, '/') : NULL;
+    char why[300];
+    id = id ? id + 1 : file;
+    c->call = NULL;
+    jar_drop(c);
+    if (a->error || !jar_name_ok(id)) {
+        if (!a->error)
+            snprintf(why, sizeof why, "POST /jars/upload: the answer names no jar id (filename %.100s)",
+                     file ? file : "missing");
+        on_act(c, &(struct flink_rest_answer){.status = a->status, .error = a->error ? a->error : why});
+        return;
+    }
+    log_object(LOG_LEVEL_INFO, t->ns, t->name, "jar uploaded", "job", c->job, "jar", id, NULL);
+    submit_run(c, id);
+}
+
+/* Uploads c->jar_path to the session cluster as c->jar_name. */
+static void submit_upload(struct act_call *c)
+{
+    struct target *t = c->t;
+    char err[512];
+    if ((c->call = flink_rest_upload(t->o->o.rest, t->ns, t->name, c->jar_path, c->jar_name, on_uploaded, c, err,
+                                     sizeof err)) == NULL) {
+        jar_drop(c);
+        on_act(c, &(struct flink_rest_answer){.error = err});
+    }
+}
+
+/* The download of jar_uri ended: upload it, or record why not. */
+static void on_fetched(void *ud, const char *path, long long bytes, const char *error)
+{
+    struct act_call *c = ud;
+    struct target *t = c->t;
+    char size[32], took[32];
+    c->fetch = NULL;
+    if (error || (c->jar_path = strutil_dup(path)) == NULL) {
+        if (path)
+            unlink(path);
+        on_act(c, &(struct flink_rest_answer){.error = error ? error : "out of memory"});
+        return;
+    }
+    c->jar_temp = 1;
+    snprintf(size, sizeof size, "%lld", bytes);
+    snprintf(took, sizeof took, "%.3f", ev_now(t->o->o.loop) - c->fetch_started);
+    log_object(LOG_LEVEL_INFO, t->ns, t->name, "jar fetched", "job", c->job, "bytes", size, "seconds", took, NULL);
+    submit_upload(c);
+}
+
+/* The JobManager holds no jar named c->jar_name: fetch c->jar_uri (http(s):// downloaded, file:// read where it
+ * is) and upload it, or record why that cannot be. */
+static void submit_fetch(struct act_call *c)
+{
+    struct target *t = c->t;
+    char path[600], err[900];
+    enum jar_scheme scheme = jar_fetch_scheme(c->jar_uri);
+    if (scheme == JAR_SCHEME_OTHER) {
+        const char *colon = strstr(c->jar_uri, "://");
+        jar_fetch_shown(c->jar_uri, path, sizeof path);
+        snprintf(err, sizeof err, "spec.job.jarURI %s: the scheme %.*s:// is not supported; this operator fetches "
+                 "http://, https:// and file:// (a file of the operator's) jars", path,
+                 colon ? (int)(colon - c->jar_uri) : 0, c->jar_uri);
+        on_act(c, &(struct flink_rest_answer){.error = err});
+    } else if (scheme == JAR_SCHEME_FILE) {
+        if (jar_fetch_local(&t->o->jars, c->jar_uri, path, sizeof path, err, sizeof err) != 0 ||
+            (c->jar_path = strutil_dup(path)) == NULL) {
+            on_act(c, &(struct flink_rest_answer){.error = err});
+            return;
+        }
+        submit_upload(c);
+    } else {
+        c->fetch_started = ev_now(t->o->o.loop);
+        log_object(LOG_LEVEL_INFO, t->ns, t->name, "jar fetch", "job", c->job, "jar", c->jar_name, NULL);
+        if ((c->fetch = jar_fetch_start(flink_rest_http(t->o->o.rest), &t->o->jars, c->jar_uri, on_fetched, c, err,
+                                        sizeof err)) == NULL)
+            on_act(c, &(struct flink_rest_answer){.error = err});
+    }
+}
+
+/* GET /jars answered: run the jar the submission names; fetch and upload it first when the JobManager holds none
+ * and the action says where it is; else record why it cannot be run. */
+static void on_jars(void *ud, const struct flink_rest_answer *a)
+{
+    struct act_call *c = ud;
+    char why[600];
+    const char *id = a->error ? NULL : jar_find(a->body, c->jar_name);
+    c->call = NULL;
+    if (id == NULL && !a->error && c->jar_uri) {
+        submit_fetch(c);
+        return;
+    }
+    if (id == NULL) {
+        if (!a->error)
+            snprintf(why, sizeof why, "the JobManager holds no jar named %s (GET /jars) and the submission says "
+                     "nowhere to fetch it from", c->jar_name);
+        on_act(c, &(struct flink_rest_answer){.status = a->status, .error = a->error ? a->error : why});
+        return;
+    }
+    submit_run(c, id);
 }
 
 /* The body of POST /jars/:jarid/run for a submit action: Flink's JarRunRequestBody. */
@@ -637,7 +794,9 @@ static char *act_request(struct target *t, const cJSON *a, const char **method, 
     }
     if (strcmp(type, "submit") == 0) {
         const char *st = status_of(cJSON_GetObjectItemCaseSensitive(t->submissions, job), "status");
-        double every = st && strcmp(st, "SUBMITTED") == 0 ? 3 * FLINK_OBSERVER_STEADY : FLINK_OBSERVER_STEADY;
+        double every = st && strcmp(st, "SUBMITTED") == 0 ? 3 * FLINK_OBSERVER_STEADY
+                       : st && strcmp(st, "FAILED") == 0     ? submit_backoff(t, job)
+                                                             : FLINK_OBSERVER_STEADY;
         if (!resend_due(t, &t->submits, job, "submit", every))
             return NULL;
         *method = "GET";
@@ -691,6 +850,8 @@ void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *
             c->run_body = body;
             body = NULL;
             c->jar_name = strutil_dup(status_of(a, "jar_name"));
+            c->jar_uri = strutil_dup(status_of(a, "jar_uri")); /* NULL: none given, or out of memory (then the
+                                                                  JobManager's jar or nothing is run) */
         }
         c->next = t->acts;
         t->acts = c;

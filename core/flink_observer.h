@@ -15,7 +15,8 @@
  *   savepoint  POST /jobs/<job_id>/savepoints {target-directory, cancel-job: false, triggerId}
  *   cancel     PATCH /jobs/<job_id>?mode=cancel
  *   submit     GET /jars, then POST /jars/<id>/run {jobId, entryClass, programArgsList, parallelism, savepointPath}
- *              for the newest jar the JobManager lists under jar_name (a FlinkSessionJob's job; no upload)
+ *              for the newest jar the JobManager lists under jar_name (a FlinkSessionJob's job); when it lists
+ *              none, jar_uri is fetched (core/jar_fetch.h) and uploaded with POST /jars/upload first
  *   delete_ha_configmaps  not Flink's: the core deletes the resource's HA ConfigMaps through the Kubernetes API
  * A savepoint's progress is polled with GET /jobs/<job_id>/savepoints/<trigger_id> and reported as
  * observed.flink.savepoints[trigger_id]. The trigger id comes from the policy and makes the trigger idempotent in
@@ -23,7 +24,9 @@
  * operator does too) is the same operation, never a second savepoint. This process sends a trigger once after it
  * was accepted; a cancel at most every FLINK_OBSERVER_STEADY seconds. A submission carries the job id the policy
  * fixed, so Flink refuses a second run of it; it is sent at most every FLINK_OBSERVER_STEADY seconds, and not for
- * 3 * FLINK_OBSERVER_STEADY seconds once accepted, and what became of it is observed.flink.submissions[job_id].
+ * 3 * FLINK_OBSERVER_STEADY seconds once accepted; after n failures in a row, not for FLINK_OBSERVER_STEADY * 2^(n-1)
+ * seconds (at most 5 min), so a jar that cannot be fetched is not fetched again and again. What became of it is
+ * observed.flink.submissions[job_id].
  *
  * A FlinkSessionJob has no JobManager of its own: it sees, and acts through, the observation of its session
  * cluster (flink_observer_cluster_key). */
@@ -47,7 +50,7 @@ struct flink_observer_opts {
     void *ud;
 };
 
-/* Returns NULL when out of memory. */
+/* Returns NULL when out of memory or when FLINKOP_JAR_DIR / FLINKOP_JAR_MAX_BYTES is unusable (logged). */
 struct flink_observer *flink_observer_new(const struct flink_observer_opts *o);
 
 /* Stops every poll (no callbacks) and frees what was observed. */
@@ -62,8 +65,8 @@ void flink_observer_track(struct flink_observer *o, const char *key, const char 
 void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *actions);
 
 /* Checks one action of a policy's answer: {type = stop | savepoint | cancel, job_id, trigger_id (stop and
- * savepoint), target_directory (optional)}; {type = submit, job_id, jar_name, entry_class, args, parallelism,
- * savepoint_path}; {type = delete_ha_configmaps}. Returns 0, or -1 with why in err. */
+ * savepoint), target_directory (optional)}; {type = submit, job_id, jar_name, jar_uri (its last path
+ * segment is jar_name), entry_class, args, parallelism, savepoint_path}; {type = delete_ha_configmaps}. Returns 0, or -1 with why in err. */
 int flink_observer_action_check(const cJSON *action, char *err, size_t errlen);
 
 /* The observer key whose JobManager answers for resource: "FlinkDeployment/ns/name" for a FlinkDeployment,

@@ -136,13 +136,12 @@ static void call_on_done(void *ud, const struct http_response *resp)
     call_unlink_free(c);
 }
 
-struct flink_rest_call *flink_rest_request(struct flink_rest *r, const char *ns, const char *name,
-                                           const char *method, const char *path, const char *body,
-                                           flink_rest_done_fn done, void *ud, char *err, size_t errlen)
+/* Starts one call of method base+path with the request options o (url, method and what are filled in here). */
+static struct flink_rest_call *call_start(struct flink_rest *r, const char *ns, const char *name, const char *method,
+                                          const char *path, struct http_request_opts *o, flink_rest_done_fn done,
+                                          void *ud, char *err, size_t errlen)
 {
     char url[512];
-    static const char *const json_headers[] = {"Accept: application/json", "Content-Type: application/json",
-                                               "User-Agent: flinkop/" FLINKOP_VERSION, NULL};
     if (flink_rest_base(r, ns, name, url, sizeof url) != 0 || strlen(url) + strlen(path) >= sizeof url) {
         strutil_errf(err, errlen, "flink rest: URL of %s/%s too long", ns, name);
         return NULL;
@@ -157,19 +156,49 @@ struct flink_rest_call *flink_rest_request(struct flink_rest *r, const char *ns,
     c->done = done;
     c->ud = ud;
     snprintf(c->what, sizeof c->what, "%s %s", method, url);
-    struct http_request_opts o = {.method = method, .url = url, .headers = json_headers, .body = body,
-                                  .body_len = body ? strlen(body) : 0, .timeout_ms = FLINK_REST_TIMEOUT_MS,
-                                  .connect_timeout_ms = FLINK_REST_TIMEOUT_MS, .max_body = FLINK_REST_MAX_BODY};
+    o->method = method;
+    o->url = url;
     static const struct http_callbacks cb = {NULL, call_on_done};
     c->next = r->calls;
     if (r->calls)
         r->calls->prev = c;
     r->calls = c;
-    if ((c->req = http_request_start(r->http, &o, &cb, c, err, errlen)) == NULL) {
+    if ((c->req = http_request_start(r->http, o, &cb, c, err, errlen)) == NULL) {
         call_unlink_free(c);
         return NULL;
     }
     return c;
+}
+
+struct flink_rest_call *flink_rest_request(struct flink_rest *r, const char *ns, const char *name,
+                                           const char *method, const char *path, const char *body,
+                                           flink_rest_done_fn done, void *ud, char *err, size_t errlen)
+{
+    static const char *const json_headers[] = {"Accept: application/json", "Content-Type: application/json",
+                                               "User-Agent: flinkop/" FLINKOP_VERSION, NULL};
+    struct http_request_opts o = {.headers = json_headers, .body = body, .body_len = body ? strlen(body) : 0,
+                                  .timeout_ms = FLINK_REST_TIMEOUT_MS, .connect_timeout_ms = FLINK_REST_TIMEOUT_MS,
+                                  .max_body = FLINK_REST_MAX_BODY};
+    return call_start(r, ns, name, method, path, &o, done, ud, err, errlen);
+}
+
+struct flink_rest_call *flink_rest_upload(struct flink_rest *r, const char *ns, const char *name, const char *file,
+                                          const char *filename, flink_rest_done_fn done, void *ud, char *err,
+                                          size_t errlen)
+{
+    static const char *const headers[] = {"Accept: application/json", "User-Agent: flinkop/" FLINKOP_VERSION, NULL};
+    const struct http_form_file form = {.path = file, .field = "jarfile", .filename = filename,
+                                        .type = "application/x-java-archive"};
+    /* A jar of hundreds of MiB takes longer than a poll: bounded by a stall of 30 s, not by a short total. */
+    struct http_request_opts o = {.headers = headers, .form = &form, .timeout_ms = FLINK_REST_UPLOAD_TIMEOUT_MS,
+                                  .connect_timeout_ms = FLINK_REST_TIMEOUT_MS, .low_speed_limit = 1,
+                                  .low_speed_time_s = 30, .max_body = FLINK_REST_MAX_BODY};
+    return call_start(r, ns, name, "POST", "/jars/upload", &o, done, ud, err, errlen);
+}
+
+struct http_client *flink_rest_http(struct flink_rest *r)
+{
+    return r->http;
 }
 
 void flink_rest_call_cancel(struct flink_rest_call *c)

@@ -17,8 +17,10 @@
 
 #define FLINK_REST_DEFAULT_URL "http://{name}-rest.{namespace}:8081"
 #define FLINK_REST_TIMEOUT_MS 5000L
+#define FLINK_REST_UPLOAD_TIMEOUT_MS 600000L
 
 struct ev_loop;
+struct http_client;
 struct flink_rest;
 struct flink_rest_call;
 
@@ -49,6 +51,17 @@ int flink_rest_base(const struct flink_rest *r, const char *ns, const char *name
 struct flink_rest_call *flink_rest_request(struct flink_rest *r, const char *ns, const char *name,
                                            const char *method, const char *path, const char *body,
                                            flink_rest_done_fn done, void *ud, char *err, size_t errlen);
+
+/* Starts POST base/jars/upload of the jar `file` as Flink's JarUploadHandler takes it: multipart/form-data, one
+ * part "jarfile" named `filename`, Content-Type application/x-java-archive. The file is streamed from disk and must
+ * stay until done is called. The answer is {"filename": ".../<jarid>", "status": "success"}. Bounded by
+ * FLINK_REST_UPLOAD_TIMEOUT_MS and by 30 s without progress. Otherwise as flink_rest_request. */
+struct flink_rest_call *flink_rest_upload(struct flink_rest *r, const char *ns, const char *name, const char *file,
+                                          const char *filename, flink_rest_done_fn done, void *ud, char *err,
+                                          size_t errlen);
+
+/* The HTTP client the calls go through (borrowed), for other transfers on the same loop (core/jar_fetch.h). */
+struct http_client *flink_rest_http(struct flink_rest *r);
 
 /* Stops a call and frees it; no callback runs for it afterwards. A no-op inside its own done callback. */
 void flink_rest_call_cancel(struct flink_rest_call *c);

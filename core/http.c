@@ -42,6 +42,7 @@ struct http_request {
     struct http_client *c;
     CURL *easy;
     struct curl_slist *headers;
+    curl_mime *mime;            /* a multipart body (http_request_opts.form), or NULL */
     char *body;
     struct strbuf resp;         /* buffered response body */
     size_t max;
@@ -79,6 +80,7 @@ static void request_free(struct http_request *r)
     if (r->added)
         curl_multi_remove_handle(c->multi, r->easy);
     curl_easy_cleanup(r->easy);
+    curl_mime_free(r->mime);
     curl_slist_free_all(r->headers);
     free(r->body);
     strbuf_free(&r->resp);
@@ -380,6 +382,21 @@ static CURLcode request_set_tls(CURL *e, const struct http_tls *t)
     return rc;
 }
 
+/* A multipart/form-data body of one file part; libcurl reads the file as it sends it (curl_mime_filedata). */
+static CURLcode request_set_form(struct http_request *r, const struct http_form_file *f)
+{
+    curl_mimepart *part;
+    CURLcode rc = CURLE_OUT_OF_MEMORY;
+    if ((r->mime = curl_mime_init(r->easy)) == NULL || (part = curl_mime_addpart(r->mime)) == NULL)
+        return rc;
+    rc = curl_mime_name(part, f->field);
+    if (!rc) rc = curl_mime_filedata(part, f->path);
+    if (!rc) rc = curl_mime_filename(part, f->filename);
+    if (!rc && f->type) rc = curl_mime_type(part, f->type);
+    if (!rc) rc = curl_easy_setopt(r->easy, CURLOPT_MIMEPOST, r->mime);
+    return rc;
+}
+
 /* Sets every option of one transfer. Verification is switched on explicitly, whatever libcurl's defaults. */
 static CURLcode request_configure(struct http_request *r, const struct http_request_opts *o)
 {
@@ -426,6 +443,12 @@ static CURLcode request_configure(struct http_request *r, const struct http_requ
     }
     if (!rc && r->headers) rc = curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
     if (!rc && o->tls) rc = request_set_tls(e, o->tls);
+    if (!rc && o->form) rc = request_set_form(r, o->form);
+    if (!rc && o->follow_redirects) {
+        rc = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+        if (!rc) rc = curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+        if (!rc) rc = curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    }
     return rc;
 }
 
@@ -465,7 +488,7 @@ struct http_request *http_request_start(struct http_client *c, const struct http
         else
             r->headers = n;
     }
-    if (!oom && o->body) {
+    if (!oom && (o->body || o->form)) {
         /* No "Expect: 100-continue" round trip for large bodies. */
         struct curl_slist *n = curl_slist_append(r->headers, "Expect:");
         if (!n)
@@ -479,6 +502,7 @@ struct http_request *http_request_start(struct http_client *c, const struct http
             snprintf(err, errlen, "http: %s %s: %s", o->method ? o->method : "GET", o->url,
                      curl_easy_strerror(rc));
         curl_easy_cleanup(r->easy);
+        curl_mime_free(r->mime);
         curl_slist_free_all(r->headers);
         free(r->body);
         free(r);

@@ -3,8 +3,8 @@
  * finish from the loop's callbacks.
  *
  * TLS is always verified (peer and host name); there is no insecure mode. When a CA is given, only that CA is
- * trusted (the system store is not consulted). HTTP/1.1 only; redirects are not followed; http:// and https://
- * are the only protocols.
+ * trusted (the system store is not consulted). HTTP/1.1 only; redirects are not followed unless a request asks;
+ * http:// and https:// are the only protocols.
  *
  * Ownership: the client owns every request it started. A request handle is valid from http_request_start until
  * its on_done callback returns or until http_request_cancel is called, whichever is first; http_client_free
@@ -47,6 +47,17 @@ struct http_request_opts {
     long low_speed_time_s;           /* ... for this many seconds; 0 = off */
     size_t max_body;                 /* cap on a buffered body; 0 = 256 MiB */
     const struct http_tls *tls;      /* NULL = system CAs, no client certificate */
+    const struct http_form_file *form; /* a multipart/form-data body of one file part instead of `body`, or NULL */
+    int follow_redirects;            /* follow up to 5 redirects (to http:// or https:// only); 0 = none */
+};
+
+/* One file sent as the only part of a multipart/form-data body. The file is read while it is sent, never held in
+ * memory; the strings are copied by http_request_start. */
+struct http_form_file {
+    const char *path;      /* the file to send */
+    const char *field;     /* the part's name, e.g. "jarfile" */
+    const char *filename;  /* the file name the part carries */
+    const char *type;      /* its Content-Type, or NULL */
 };
 
 /* What on_done sees. Everything is borrowed and valid only during the callback. */

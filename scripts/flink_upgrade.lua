@@ -162,4 +162,7 @@ function M.step(resource, c, prev, deployment, flink, ctx, changed, safe)
     return start(resource, c, prev, flink, ctx) -- the savepoint failed: take another
 end
 
+-- For the upgrades of session jobs (flink_session_job), which record the same steps.
+M.upgrading, M.upgrading_status = upgrading, upgrading_status
+
 return M

@@ -10,6 +10,10 @@ local M = {}
 
 M.NAME = "flinkop"
 M.PROBE_PORT = 8085
+-- The root filesystem is read-only: FlinkSessionJob jars are downloaded (core/jar_fetch.h, FLINKOP_JAR_DIR) to
+-- an emptyDir at /tmp, sized for a few jars at the default cap of 256 MiB.
+M.JAR_DIR = "/tmp"
+M.JAR_VOLUME_LIMIT = "1Gi"
 
 local function labels()
   return { ["app.kubernetes.io/name"] = M.NAME, ["app.kubernetes.io/managed-by"] = k8s.MANAGED_BY }
@@ -40,11 +44,14 @@ function M.deployment(ctx, service_account)
       metadata = { labels = labels() },
       spec = {
         serviceAccountName = service_account,
+        volumes = json.array({ { name = "jars", emptyDir = { sizeLimit = M.JAR_VOLUME_LIMIT } } }),
         securityContext = { runAsNonRoot = true, runAsUser = 65532, seccompProfile = { type = "RuntimeDefault" } },
         containers = json.array({ {
           name = M.NAME,
           image = install.image,
           args = M.args(ctx),
+          env = json.array({ { name = "FLINKOP_JAR_DIR", value = M.JAR_DIR } }),
+          volumeMounts = json.array({ { name = "jars", mountPath = M.JAR_DIR } }),
           ports = json.array({ { name = "probes", containerPort = M.PROBE_PORT } }),
           livenessProbe = probe("/healthz"),
           readinessProbe = probe("/readyz"),
@@ -66,6 +73,9 @@ M.tests = {
     local pod = d.spec.template.spec
     assert(d.metadata.namespace == "ops" and pod.serviceAccountName == "flink-operator")
     assert(pod.containers[1].image == "reg/flinkop:1")
+    assert(pod.volumes[1].emptyDir.sizeLimit == "1Gi" and pod.containers[1].volumeMounts[1].mountPath == "/tmp",
+      "a writable directory for session jobs' jars under a read-only root")
+    assert(pod.containers[1].env[1].name == "FLINKOP_JAR_DIR" and pod.containers[1].env[1].value == "/tmp")
     assert(table.concat(pod.containers[1].args, " ") == "run --policy-configmap ops/flinkop-policy " ..
       "--operator-namespace ops --leader-elect --probe-address 0.0.0.0:8085")
   end,

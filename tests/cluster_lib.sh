@@ -70,7 +70,8 @@ flink_standin_setup() {
 	[[ -n ${KUBECONFIG:-} && -n ${KUBECTL:-} ]] || { not_ok "environment" "run under tests/cluster/with-cluster"; finish; }
 	[[ -x $bin ]] || { not_ok "environment" "$bin is not built"; finish; }
 	command -v python3 >/dev/null || { not_ok "environment" "python3 runs the stand-in"; finish; }
-	python3 "$repo/tests/flink_rest_standin.py" --port-file "$tmp/standin.port" &
+	mkdir -p "$tmp/files"
+	python3 "$repo/tests/flink_rest_standin.py" --port-file "$tmp/standin.port" --files-dir "$tmp/files" &
 	standin_pid=$!
 	eventually 10 test -s "$tmp/standin.port" || { not_ok "the stand-in starts"; finish; }
 	sport=$(cat "$tmp/standin.port")

@@ -15,6 +15,7 @@ from Flink's REST API reference (docs/layouts/shortcodes/generated/rest_v1_dispa
   GET   /jars                               {"address", "files": [{"id", "name", "uploaded", "entry": [...]}]}
   POST  /jars/upload                        multipart/form-data, the jar in field "jarfile":
                                             {"filename": "/tmp/flink-web-upload/<id>", "status": "success"}
+                                            (recorded in "uploads": name, bytes, sha256, the part's Content-Type)
   POST  /jars/:jarid/run                    {"jobid"}  body {"entryClass", "programArgsList", "parallelism",
                                             "savepointPath", "jobId", ...} (JarRunRequestBody)
 
@@ -31,9 +32,14 @@ The test drives it through /_standin/<namespace>/<name>:
        "savepoints_taken" (distinct savepoint operations), "runs" (the bodies of every accepted run request)
 A cluster with "hang": true accepts every connection and never answers (a JobManager that does not respond).
 
-usage: flink_rest_standin.py --port-file FILE   (listens on 127.0.0.1, a port the kernel picks, written to FILE)
+Not Flink's: GET /_files/<name> serves <name> from --files-dir (404 when it is not there), a plain HTTP file server
+for the tests' jarURIs; the control GET lists every such request in "file_requests".
+
+usage: flink_rest_standin.py --port-file FILE [--files-dir DIR]
+       (listens on 127.0.0.1, a port the kernel picks, written to FILE)
 """
 import argparse
+import hashlib
 import os
 import json
 import uuid
@@ -46,6 +52,8 @@ from urllib.parse import urlsplit, parse_qs
 LOCK = threading.Lock()
 CLUSTERS = {}  # "ns/name" -> cluster dict
 RELEASE = threading.Event()  # set at shutdown so hanging handlers end
+FILE_REQUESTS = []  # every GET /_files/<name>, in order
+ARGS = None
 
 
 def cluster(key):
@@ -53,7 +61,7 @@ def cluster(key):
     if c is None:
         c = CLUSTERS[key] = {"jobs": [], "hang": False, "savepoint_seconds": 2.0, "requests": [],
                              "operations": {}, "savepoints_taken": 0,
-                             "jars": [], "runs": [], "run_state": "RUNNING"}
+                             "jars": [], "runs": [], "run_state": "RUNNING", "uploads": []}
     return c
 
 
@@ -80,6 +88,20 @@ def settle(c):
                     job["state"], job["end-time"] = "FINISHED", now_ms()
 
 
+def upload_part(content_type, raw):
+    """The "jarfile" part of a multipart/form-data body: {"_upload": file name, "_data": its bytes}, or None."""
+    m = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not m:
+        return None
+    for part in raw.split(b"--" + m.group(1).encode())[1:-1]:
+        head, _, data = part.partition(b"\r\n\r\n")
+        f = re.search(rb'name="jarfile"; filename="([^"]+)"', head)
+        if f and data.endswith(b"\r\n"):
+            return {"_upload": f.group(1).decode(), "_data": data[:-2],
+                    "_type": (re.search(rb"Content-Type: ([^\r\n]+)", head) or [b"", b""])[1].decode()}
+    return {}
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -98,8 +120,7 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n) if n else b""
         if (self.headers.get("Content-Type") or "").startswith("multipart/form-data"):
-            m = re.search(rb'name="jarfile"; filename="([^"]+)"', raw)
-            return {"_upload": m.group(1).decode()} if m else None
+            return upload_part(self.headers.get("Content-Type"), raw)
         try:
             return json.loads(raw) if raw else {}
         except ValueError:
@@ -108,6 +129,8 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self, method):
         url = urlsplit(self.path)
         parts = [p for p in url.path.split("/") if p]
+        if len(parts) == 2 and parts[0] == "_files" and method == "GET":
+            return self.serve_file(parts[1])
         if len(parts) >= 3 and parts[0] == "_standin":
             return self.control(method, parts[1] + "/" + parts[2])
         if len(parts) < 2:
@@ -183,6 +206,8 @@ class Handler(BaseHTTPRequestHandler):
                 return 400, {"errors": ["Exactly 1 file must be sent, received 0."]}
             jar = {"id": "%s_%s" % (uuid.uuid4(), body["_upload"]), "name": body["_upload"], "uploaded": now_ms()}
             c["jars"].append(jar)
+            c["uploads"].append({"name": body["_upload"], "bytes": len(body["_data"]), "type": body["_type"],
+                                 "sha256": hashlib.sha256(body["_data"]).hexdigest()})
             return 200, {"filename": "/tmp/flink-web-upload/" + jar["id"], "status": "success"}
         m = re.fullmatch(r"/jars/([^/]+)/run", path)
         if method != "POST" or not m:
@@ -199,6 +224,22 @@ class Handler(BaseHTTPRequestHandler):
                           "start-time": now_ms()})
         return 200, {"jobid": jid}
 
+    def serve_file(self, name):
+        """A plain file server (not Flink's) for the tests' jarURIs: --files-dir/<name>, else 404."""
+        path = os.path.join(ARGS.files_dir or "/nonexistent", os.path.basename(name))
+        with LOCK:
+            FILE_REQUESTS.append(name)
+        if not ARGS.files_dir or not os.path.isfile(path):
+            return self.answer(404, {"errors": ["no such file: " + name]})
+        with open(path, "rb") as f:
+            data = f.read()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/java-archive")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return None
+
     def control(self, method, key):
         with LOCK:
             c = cluster(key)
@@ -211,6 +252,7 @@ class Handler(BaseHTTPRequestHandler):
             out = {k: v for k, v in c.items() if k != "operations"}
             out["operations"] = {t: {k: v for k, v in op.items() if k != "done_at"}
                                  for t, op in c["operations"].items()}
+            out["file_requests"] = list(FILE_REQUESTS)
         return self.answer(200, out)
 
     def do_GET(self):
@@ -229,7 +271,9 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port-file", required=True)
-    args = ap.parse_args()
+    ap.add_argument("--files-dir", help="served as GET /_files/<name> (the tests' jarURIs)")
+    global ARGS
+    ARGS = args = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     with open(args.port_file + ".tmp", "w") as f:

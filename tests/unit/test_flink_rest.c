@@ -197,6 +197,21 @@ static void test_a_submission_names_a_plain_jar_file_and_run_arguments(void **st
     assert_int_equal(action_ok("{\"type\": \"delete_ha_configmaps\"}", err, sizeof err), 0);
 }
 
+static void test_a_submission_fetches_only_a_jar_whose_uri_ends_in_its_name(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(action_ok("{\"type\": \"submit\", \"job_id\": \"" JOB_A "\", \"jar_name\": \"job-1.0.jar\","
+                               " \"jar_uri\": \"https://repo/x/job-1.0.jar?t=1\"}", err, sizeof err), 0);
+    assert_int_equal(action_ok("{\"type\": \"submit\", \"job_id\": \"" JOB_A "\", \"jar_name\": \"job-1.0.jar\","
+                               " \"jar_uri\": \"s3://bucket/job-1.0.jar\"}", err, sizeof err), 0);
+    assert_int_equal(action_ok("{\"type\": \"submit\", \"job_id\": \"" JOB_A "\", \"jar_name\": \"job-1.0.jar\","
+                               " \"jar_uri\": \"file:///etc/passwd\"}", err, sizeof err), -1);
+    assert_non_null(strstr(err, "whose last path segment is jar_name"));
+    assert_int_equal(action_ok("{\"type\": \"submit\", \"job_id\": \"" JOB_A "\", \"jar_name\": \"j.jar\","
+                               " \"jar_uri\": 7}", err, sizeof err), -1);
+}
+
 static void test_a_session_job_is_observed_through_its_session_cluster(void **state)
 {
     (void)state;
@@ -295,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_only_32_hex_digits_are_ids),
         cmocka_unit_test(test_actions_are_checked_before_anything_is_sent),
         cmocka_unit_test(test_a_submission_names_a_plain_jar_file_and_run_arguments),
+        cmocka_unit_test(test_a_submission_fetches_only_a_jar_whose_uri_ends_in_its_name),
         cmocka_unit_test(test_a_session_job_is_observed_through_its_session_cluster),
         cmocka_unit_test(test_a_refused_call_reports_what_it_asked),
         cmocka_unit_test(test_a_cancelled_call_calls_nothing),
