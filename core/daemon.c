@@ -84,10 +84,8 @@ static int flink_start(struct daemon *d, char *err, size_t errlen)
         return 0;
     if ((fo.rest = d->flink_rest = flink_rest_new(d->loop, d->o->flink_rest_url, err, errlen)) == NULL)
         return -1;
-    if ((d->flink = flink_observer_new(&fo)) == NULL) {
-        snprintf(err, errlen, "out of memory");
+    if ((d->flink = flink_observer_new(&fo, err, errlen)) == NULL)
         return -1;
-    }
     return 0;
 }
 

@@ -127,16 +127,15 @@ static void target_free(void *p)
     free(t);
 }
 
-struct flink_observer *flink_observer_new(const struct flink_observer_opts *opts)
+struct flink_observer *flink_observer_new(const struct flink_observer_opts *opts, char *err, size_t errlen)
 {
-    char err[300];
     struct flink_observer *o = calloc(1, sizeof *o);
     if (o == NULL || (o->targets = strmap_new()) == NULL) {
+        snprintf(err, errlen, "out of memory");
         free(o);
         return NULL;
     }
-    if (jar_fetch_config_env(&o->jars, err, sizeof err) != 0) {
-        log_msg(LOG_LEVEL_ERROR, "flink observer not started", "error", err, NULL);
+    if (jar_fetch_config_env(&o->jars, err, errlen) != 0) {
         strmap_free(o->targets, target_free);
         free(o);
         return NULL;

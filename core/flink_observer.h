@@ -50,8 +50,8 @@ struct flink_observer_opts {
     void *ud;
 };
 
-/* Returns NULL when out of memory or when FLINKOP_JAR_DIR / FLINKOP_JAR_MAX_BYTES is unusable (logged). */
-struct flink_observer *flink_observer_new(const struct flink_observer_opts *o);
+/* Returns NULL, with why in err, when out of memory or when FLINKOP_JAR_DIR / FLINKOP_JAR_MAX_BYTES is unusable. */
+struct flink_observer *flink_observer_new(const struct flink_observer_opts *o, char *err, size_t errlen);
 
 /* Stops every poll (no callbacks) and frees what was observed. */
 void flink_observer_free(struct flink_observer *o);
