@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "daemon_state.h"
+#include "event_seen.h"
 #include "kinds.h"
 #include "log.h"
 #include "object.h"
@@ -218,8 +219,10 @@ static void resync_fire(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    scope_tick(w->data);
-    daemon_requeue_all(w->data);
+    struct daemon *d = w->data;
+    scope_tick(d);
+    event_seen_prune(d->events_sent, time(NULL), EVENT_TTL_SECONDS);
+    daemon_requeue_all(d);
 }
 
 /* Only the leader writes. Taking over re-queues everything, since the caches may have moved on meanwhile;

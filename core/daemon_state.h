@@ -45,7 +45,7 @@ struct daemon {
     char **draining;           /* left the watch list; watched until nothing of theirs is left */
     size_t draining_count;
     struct strmap *forbidden_told; /* watched namespaces whose refusal (403) was reported */
-    struct strmap *events_sent; /* dedupe key -> struct event_seen * (sync.c) */
+    struct strmap *events_sent; /* dedupe key -> struct event_seen * (event_seen.h) */
     struct access_check *access; /* checks of user-made RBAC (access_check.c) */
     struct flink_rest *flink_rest;     /* the JobManagers' REST API; NULL in `plan` */
     struct flink_observer *flink;      /* observed.flink; NULL in `plan` */
@@ -87,8 +87,5 @@ int scope_watch_namespace(struct daemon *d, const char *ns, int start);
 void scope_change(struct daemon *d, const cJSON *configmap);
 void scope_tick(struct daemon *d);
 void scope_free(struct daemon *d);
-
-/* Frees a value of d->events_sent. */
-void event_seen_free(void *seen);
 
 #endif

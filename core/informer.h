@@ -1,7 +1,8 @@
 /* An informer: list, then watch from the list's resourceVersion, keeping an in-memory cache of one kind (in one
  * namespace or all), as client-go's reflector does. A watch that ends normally is resumed from the last
  * resourceVersion seen; 410 Gone relists (and reports the deletions the gap hid); other failures retry with capped
- * exponential backoff and jitter; 403 marks the informer forbidden and keeps retrying slowly. */
+ * exponential backoff and jitter, which a completed list or a watch's first event resets; 403 marks the informer
+ * forbidden and keeps retrying slowly. */
 #ifndef FLINKOP_INFORMER_H
 #define FLINKOP_INFORMER_H
 

@@ -10,6 +10,7 @@
 #include "desired.h"
 #include "diff.h"
 #include "event_body.h"
+#include "event_seen.h"
 #include "finalizer.h"
 #include "flink_observer.h"
 #include "json_text.h"
@@ -54,21 +55,6 @@ struct step {
     cJSON *desired;  /* STEP_PROBE: the object to apply when it does not exist (owned) */
     char *event_key; /* STEP_EVENT: its dedupe key in d->events_sent (owned) */
 };
-
-/* An Event we posted, by dedupe key in d->events_sent, so a repeat bumps it instead of adding another. */
-struct event_seen {
-    char *name;      /* the Event's name once created; NULL while the create is in flight */
-    double count;
-    time_t written;  /* when we last created or bumped it */
-};
-
-void event_seen_free(void *p)
-{
-    struct event_seen *e = p;
-    if (e)
-        free(e->name);
-    free(e);
-}
 
 static void step_free(struct step *s)
 {

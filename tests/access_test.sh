@@ -10,23 +10,19 @@ set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${FLINKOP_BIN:-$repo/build/asan/flinkop}
 ref=$repo/../shared/reference/flink-kubernetes-operator
-passed=0 failed=0
 tmp=$(mktemp -d)
 run=acc$$
 op=$run-op user=$run-user managed=$run-managed sa_only=$run-sa
 log=$tmp/daemon.log
+# $op goes last: its ServiceAccount is the daemon's identity, as is the ClusterRole.
+suite_namespaces=("$user" "$managed" "$sa_only")
 
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1${2:+: $2}"; }
 finish() {
+	namespaces_end
 	[[ -n ${daemon_pid:-} ]] && kill -9 "$daemon_pid" 2>/dev/null
-	k delete namespace "$op" "$user" "$managed" "$sa_only" --wait=false >/dev/null 2>&1
 	k delete clusterrolebinding flink-operator-role-binding >/dev/null 2>&1
 	k delete clusterrole flink-operator >/dev/null 2>&1
-	echo "access: $passed passed, $failed failed"
-	rm -rf "$tmp"
-	[[ $failed -eq 0 ]]
-	exit
+	suite_finish access "$op"
 }
 # However the script ends, its daemon does not outlive it.
 trap '[[ -n ${daemon_pid:-} ]] && kill -9 "$daemon_pid" 2>/dev/null' EXIT
@@ -205,6 +201,7 @@ else
 		"exit $rc: $(row "$managed/flink" "$managed" configmaps '*'); $(grep '^WILDCARD' "$tmp/audit.out")"
 fi
 
+namespaces_end
 kill -TERM "$daemon_pid"
 wait "$daemon_pid"
 rc=$?

@@ -49,6 +49,55 @@ suite_end() {
 	exit
 }
 
+# namespaces_gone NS...: none of the namespaces exists any more (not even Terminating).
+namespaces_gone() { [[ -z $(k get namespace "$@" --ignore-not-found -o name 2>/dev/null) ]]; }
+# flink_gone NS...: no FlinkDeployment or FlinkSessionJob is left in the namespaces.
+flink_gone() {
+	local ns
+	for ns in "$@"; do
+		[[ -z $(k -n "$ns" get flinkdeployments,flinksessionjobs -o name 2>/dev/null) ]] || return 1
+	done
+}
+
+# namespaces_end: deletes the namespaces the suite made (the array suite_namespaces) and, while its daemon
+# (daemon_pid) runs, waits until they are gone, not ok when one is left. The daemon takes its finalizer off their
+# FlinkDeployments and FlinkSessionJobs as they go; deleted after it stopped, a namespace stays Terminating until a
+# later suite's daemon finishes it. Those go first (at most 60 s), then the namespaces (at most 60 s): a namespace's
+# deletion may take a namespaced operator's RoleBinding there before the operator has removed its finalizer. Call
+# it before stopping the daemon; again (from suite_finish) it finds nothing left.
+namespaces_end() {
+	local ns=(${suite_namespaces[@]+"${suite_namespaces[@]}"}) started=$SECONDS n
+	((${#ns[@]})) || return 0
+	if [[ -n ${daemon_pid:-} ]] && kill -0 "$daemon_pid" 2>/dev/null; then
+		for n in "${ns[@]}"; do
+			k -n "$n" delete flinksessionjobs,flinkdeployments --all --wait=false >/dev/null 2>&1
+		done
+		eventually 60 flink_gone "${ns[@]}" || not_ok "the suite's FlinkDeployments go while its daemon runs" \
+			"after 60 s: $(for n in "${ns[@]}"; do k -n "$n" get flinkdeployments,flinksessionjobs -o name 2>/dev/null; done | tr '\n' ' ')"
+	fi
+	k delete namespace "${ns[@]}" --ignore-not-found --wait=false >/dev/null 2>&1
+	[[ -n ${daemon_pid:-} ]] && kill -0 "$daemon_pid" 2>/dev/null || return 0
+	if eventually 60 namespaces_gone "${ns[@]}"; then
+		echo "# the suite's namespaces went in $((SECONDS - started)) s while its daemon ran"
+	else
+		not_ok "the suite's namespaces go while its daemon runs" \
+			"after 60 s: $(k get namespace "${ns[@]}" --ignore-not-found --no-headers 2>&1 | tr -s ' \n' ' ')"
+	fi
+}
+
+# suite_finish NAME [NS...]: ends a suite on every path (its finish): namespaces_end while the daemon still runs,
+# then the daemon (daemon_pid) and the Flink stand-in (standin_pid) stopped, NS... (namespaces no daemon of the
+# suite serves, such as the operator's own) deleted, and suite_end NAME.
+suite_finish() {
+	local name=$1
+	shift
+	namespaces_end
+	[[ -n ${daemon_pid:-} ]] && kill -9 "$daemon_pid" 2>/dev/null
+	[[ -n ${standin_pid:-} ]] && kill "$standin_pid" 2>/dev/null
+	(($#)) && k delete namespace "$@" --ignore-not-found --wait=false >/dev/null 2>&1
+	suite_end "$name"
+}
+
 probe_port_logged() { [[ -n $(probe_port_in "$1") ]]; }
 
 # daemon_start LOG ARGS...: starts `$bin run ARGS` in the background, logging to LOG, with its probe server on port 0
@@ -79,10 +128,11 @@ flink_standin_setup() {
 		k wait --for condition=established crd --all --timeout=60s >/dev/null || { not_ok "CRDs installed"; finish; }
 }
 
-# daemon_sigterm_check: stops daemon_pid with SIGTERM; ok when it exits 0 and no $tmp/daemon*.log holds a sanitizer
-# report.
+# daemon_sigterm_check: ends the suite's namespaces (namespaces_end) while daemon_pid runs, then stops it with
+# SIGTERM; ok when it exits 0 and no $tmp/daemon*.log holds a sanitizer report.
 daemon_sigterm_check() {
 	local rc
+	namespaces_end
 	kill -TERM "$daemon_pid"
 	wait "$daemon_pid"
 	rc=$?

@@ -71,6 +71,17 @@ established() {
 	[[ $(k get crd "$1" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}') == True ]]
 }
 
+# The kernel takes the local port of outgoing connections from this range; a
+# component listening inside it could find its port taken before it binds.
+test_ports_lie_outside_the_ephemeral_range() {
+	local lo hi name port
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range || die "cannot read ip_local_port_range"
+	[[ -f $STATE/ports ]] || die "no $STATE/ports"
+	while IFS== read -r name port; do
+		((port < lo || port > hi)) || die "$name=$port is inside the ephemeral range $lo-$hi"
+	done <"$STATE/ports"
+}
+
 test_apiserver_runs_the_pinned_release() {
 	local want got
 	want=$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { print $2; exit }' "$cluster/kube/go.mod")
@@ -266,6 +277,7 @@ test_watch_from_compacted_revision_gets_410() {
 }
 
 tests=(
+	test_ports_lie_outside_the_ephemeral_range
 	test_apiserver_runs_the_pinned_release
 	test_flink_crds_are_established_and_serve_basic_example
 	test_flink_crd_schema_rejects_unknown_upgrade_mode

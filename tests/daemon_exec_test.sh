@@ -5,25 +5,21 @@
 # hammer the plugin, and exits 0 on SIGTERM. Run under tests/cluster/with-cluster; needs build/asan/flinkop.
 set -uo pipefail
 
+# cluster_lib.sh for k, eventually and namespaces_end; lib.sh after it, for its tally and finish.
+# shellcheck source=cluster_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cluster_lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bin=${FLINKOP_BIN:-$ROOT/build/asan/flinkop}
 tmp=$(mktemp -d)
 ns=dx$$
+suite_namespaces=("$ns")
 
-k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
 end() {
+	namespaces_end
 	[[ -n ${daemon_pid:-} ]] && kill -9 "$daemon_pid" 2>/dev/null
-	k delete namespace "$ns" --wait=false >/dev/null 2>&1
 	rm -rf "$tmp"
 	finish daemon-exec
 	exit
-}
-# eventually SECONDS CMD...: true as soon as CMD succeeds, false when time runs out.
-eventually() {
-	local until=$((SECONDS + $1))
-	shift
-	while ((SECONDS < until)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.25; done
-	return 1
 }
 runs() { if [[ -f $tmp/runs ]]; then wc -l <"$tmp/runs"; else echo 0; fi; }
 
@@ -151,5 +147,6 @@ if eventually 40 grep -q 'msg="credential plugin ran"' "$tmp/fail.log"; then
 else
 	not_ok "once the plugin works again the daemon uses its credential" "$(tail -n 3 "$tmp/fail.log")"
 fi
+namespaces_end
 stop_daemon "SIGTERM after plugin failures: exit 0, no sanitizer report"
 end

@@ -11,11 +11,9 @@ ref=$repo/../shared/reference/flink-kubernetes-operator
 tmp=$(mktemp -d)
 run=d$$
 log=$tmp/daemon.log
+suite_namespaces=("$run-a" "$run-b" "$run-label" "$run-all")
 
-finish() {
-	[[ -n ${daemon_pid:-} ]] && kill -9 "$daemon_pid" 2>/dev/null
-	suite_end daemon
-}
+finish() { suite_finish daemon; }
 # shellcheck source=cluster_lib.sh
 . "$repo/tests/cluster_lib.sh"
 metric() { metrics_at "$port"; }
@@ -201,9 +199,8 @@ if [[ $now_rv == "$role_rv" && $rules != *secrets* ]]; then
 else
 	not_ok "the namespace's flink Role is left as it was" "resourceVersion $role_rv -> $now_rv, resources $rules"
 fi
+namespaces_end
 kill -TERM "$daemon_pid"
 wait "$daemon_pid"
 daemon_pid=
-
-k delete namespace "$run-a" "$run-label" "$run-all" --wait=false >/dev/null 2>&1
 finish

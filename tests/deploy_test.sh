@@ -15,11 +15,10 @@ tmp=$(mktemp -d)
 ns=flinkop-system
 app=dp$$
 
-finish() {
-	[[ -n ${daemon_pid:-} ]] && kill -9 "$daemon_pid" 2>/dev/null
-	k delete namespace "$ns" "$app" flink-jobs --wait=false >/dev/null 2>&1
-	suite_end deploy
-}
+# $ns (flinkop-system) goes last: the installed operator's ServiceAccount there is the daemon's identity.
+suite_namespaces=("$app")
+
+finish() { suite_finish deploy "$ns" flink-jobs; }
 # shellcheck source=cluster_lib.sh
 . "$repo/tests/cluster_lib.sh"
 has_port() { [[ -n $(probe_port_in "$tmp/daemon.log") ]]; }
@@ -61,6 +60,7 @@ for o in deployment/basic-example service/basic-example-rest serviceaccount/flin
 done
 [[ -z $missing ]] && ok "as its ServiceAccount, the installed operator reconciles basic.yaml" ||
 	not_ok "as its ServiceAccount, the installed operator reconciles basic.yaml" "missing:$missing; $(grep -m2 'level=error' "$tmp/daemon.log")"
+namespaces_end
 kill -TERM "$daemon_pid" && wait "$daemon_pid"
 rc=$?
 daemon_pid=

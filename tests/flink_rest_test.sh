@@ -17,13 +17,9 @@ ref=$repo/../shared/reference/flink-kubernetes-operator
 tmp=$(mktemp -d)
 run=fr$$
 a=$run-a b=$run-b c=$run-c
+suite_namespaces=("$a" "$b" "$c")
 
-finish() {
-	[[ -n ${daemon_pid:-} ]] && kill -9 "$daemon_pid" 2>/dev/null
-	[[ -n ${standin_pid:-} ]] && kill "$standin_pid" 2>/dev/null
-	k delete namespace "$a" "$b" "$c" --wait=false >/dev/null 2>&1
-	suite_end flink-rest
-}
+finish() { suite_finish flink-rest; }
 # shellcheck source=cluster_lib.sh
 . "$repo/tests/cluster_lib.sh"
 

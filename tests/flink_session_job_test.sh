@@ -22,13 +22,9 @@ job=basic-session-job-example2 missing=basic-session-job-example
 jar=flink-examples-streaming-2.2.0.jar
 fetched=fetched-session-job fetched_jar=fetched-app-1.0.jar
 entry=org.apache.flink.streaming.examples.statemachine.StateMachineExample
+suite_namespaces=("$ns")
 
-finish() {
-	[[ -n ${daemon_pid:-} ]] && kill -9 "$daemon_pid" 2>/dev/null
-	[[ -n ${standin_pid:-} ]] && kill "$standin_pid" 2>/dev/null
-	k delete namespace "$ns" --wait=false >/dev/null 2>&1
-	suite_end flink-session-job
-}
+finish() { suite_finish flink-session-job; }
 # shellcheck source=cluster_lib.sh
 . "$repo/tests/cluster_lib.sh"
 

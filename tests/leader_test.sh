@@ -12,11 +12,14 @@ tmp=$(mktemp -d)
 run=le$$
 lease=flinkop-leader
 declare -A pid port
+# $run-op holds the Lease: it goes after $run-a, which a replica that still leads must finish.
+suite_namespaces=("$run-a")
 
 finish() {
+	daemon_pid=${pid[three]:-} # the leader at the end
+	namespaces_end
 	for r in "${!pid[@]}"; do kill -9 "${pid[$r]}" 2>/dev/null; done
-	k delete namespace "$run-op" "$run-a" --wait=false >/dev/null 2>&1
-	suite_end leader
+	suite_finish leader "$run-op"
 }
 # shellcheck source=cluster_lib.sh
 . "$repo/tests/cluster_lib.sh"

@@ -16,12 +16,14 @@ here=$repo/tests/cluster
 tmp=$(mktemp -d)
 run=rb$$
 pids=()
+# The operators' own namespaces ($run-op, $run-nsop) go last: their ServiceAccounts are the daemons' identities.
+suite_namespaces=("$run-a" "$run-lab" "$run-w1" "$run-w2" "$run-c")
 
 finish() {
+	daemon_pid=${pids[0]:-} # the daemon running now, if any
+	namespaces_end
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-	k delete namespace "$run-op" "$run-a" "$run-lab" "$run-nsop" "$run-w1" "$run-w2" "$run-c" --wait=false \
-		>/dev/null 2>&1
-	suite_end rbac
+	suite_finish rbac "$run-op" "$run-nsop"
 }
 # shellcheck source=cluster_lib.sh
 . "$repo/tests/cluster_lib.sh"
@@ -222,6 +224,9 @@ if ! k -n "$run-c" get role flink >/dev/null 2>&1 && ! k -n "$run-c" get deploym
 else
 	not_ok "a FlinkDeployment in an unwatched namespace is ignored" "403s: $refused; $(tail -n 3 "$tmp/nsop.log")"
 fi
+daemon_pid=${pids[0]}
+namespaces_end
+daemon_pid=
 kill -TERM "${pids[0]}" && wait "${pids[0]}"
 rc=$?
 pids=()

@@ -36,15 +36,12 @@ check() { # check NAME WHY CMD...: ok when CMD succeeds, else not ok with WHY.
 	shift 2
 	if "$@"; then ok "$name"; else not_ok "$name" "$why"; fi
 }
+# $op goes last: its ServiceAccount is the daemon's identity.
+suite_namespaces=("$a" "$b" "$c")
 finish() {
 	trap - EXIT INT TERM
-	[[ -n ${daemon_pid:-} ]] && kill -9 "$daemon_pid" 2>/dev/null
-	k delete namespace "$a" "$b" "$c" "$op" --wait=false >/dev/null 2>&1
 	echo "# the daemon's log: $log"
-	echo "resilience: $passed passed, $failed failed"
-	rm -rf "$tmp"
-	[[ $failed -eq 0 ]]
-	exit
+	suite_finish resilience "$op"
 }
 trap finish EXIT INT TERM
 as_operator() { "$KUBECTL" --kubeconfig "$sa_kc" "$@"; }
@@ -275,6 +272,7 @@ else
 	not_ok "with the binding restored, $c converges again within the backoff cap"
 fi
 
+namespaces_end
 kill -TERM "$daemon_pid"
 wait "$daemon_pid"
 rc=$?
