@@ -35,13 +35,16 @@ local function previous_status(resource)
     return present(resource.status) and resource.status or nil
 end
 
--- The FlinkDeployment as the owner of the Deployments (upstream: kubernetes.jobmanager.owner.reference).
+-- The FlinkDeployment as the owner of the Deployments (upstream: kubernetes.jobmanager.owner.reference, which
+-- AbstractFlinkResourceReconciler.setOwnerReference fills with blockOwnerDeletion but controller false).
 local function flink_deployment_owner(resource)
-    return objects.owner_reference({
+    local ref = objects.owner_reference({
         apiVersion = resource.apiVersion or "flink.apache.org/v1beta1",
         kind = resource.kind or "FlinkDeployment",
         metadata = resource.metadata,
     })
+    if ref then ref.controller = false end
+    return ref
 end
 
 -- The JobManager Deployment as the owner of everything else, as Flink's Fabric8FlinkKubeClient sets
@@ -475,7 +478,8 @@ M.tests = {
         local dep = by_key(M.reconcile(basic(), { objects = {} }, NOW).objects)["Deployment/basic-example"]
         local ref = dep.metadata.ownerReferences[1]
         assert(ref.kind == "FlinkDeployment" and ref.apiVersion == "flink.apache.org/v1beta1" and ref.uid == "fd-uid")
-        assert(ref.controller == true and ref.blockOwnerDeletion == true)
+        -- as upstream: blocks the FlinkDeployment's deletion, but is not its controller
+        assert(ref.controller == false and ref.blockOwnerDeletion == true)
         local dry = M.reconcile(basic(function(fd) fd.metadata.uid = nil end), { objects = {} },
             { api_version = 1, dry_run = true, now = NOW.now })
         for _, o in ipairs(dry.objects) do assert(o.metadata.ownerReferences == nil, o.metadata.name) end
