@@ -65,16 +65,22 @@ static void session_job_queue(void *ud, const cJSON *job)
         enqueue(sw->d, "FlinkSessionJob/%s/%s", object_namespace(job), object_name(job));
 }
 
+/* Queues the FlinkSessionJobs that run on the session cluster `cluster` ("FlinkDeployment/ns/name"). */
+static void session_jobs_enqueue(struct daemon *d, const char *cluster)
+{
+    struct session_walk sw = {d, cluster};
+    for (size_t i = 0; i < d->informer_count; i++)
+        if (strcmp(informer_kind(d->informers[i])->kind, "FlinkSessionJob") == 0)
+            cache_each(informer_cache(d->informers[i]), session_job_queue, &sw);
+}
+
 /* The Flink observer saw a JobManager answer differently: reconcile that resource again, and the FlinkSessionJobs
  * that run on it, which decide on its observation. */
 static void flink_changed(void *ud, const char *key)
 {
     struct daemon *d = ud;
-    struct session_walk sw = {d, key};
     enqueue(d, "%s", key);
-    for (size_t i = 0; i < d->informer_count; i++)
-        if (strcmp(informer_kind(d->informers[i])->kind, "FlinkSessionJob") == 0)
-            cache_each(informer_cache(d->informers[i]), session_job_queue, &sw);
+    session_jobs_enqueue(d, key);
 }
 
 /* The JobManagers' REST client and the observer that fills observed.flink. `plan` asks no JobManager anything. */
@@ -112,6 +118,11 @@ static void on_change(void *ud, const struct kind_info *kind, const char *type, 
         enqueue(d, "%s/%s/%s", kind->kind, ns ? ns : "", name);
         /* The namespace's RBAC depends on which Flink resources it holds. */
         enqueue(d, "Namespace/%s", ns ? ns : "");
+        /* A session cluster's session jobs wait for its JobManager to be READY (observed.session_cluster). */
+        char cluster[600];
+        if (strcmp(kind->kind, "FlinkDeployment") == 0 &&
+            snprintf(cluster, sizeof cluster, "FlinkDeployment/%s/%s", ns ? ns : "", name) < (int)sizeof cluster)
+            session_jobs_enqueue(d, cluster);
         return;
     }
     if (strcmp(kind->kind, "Namespace") == 0) {

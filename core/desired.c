@@ -115,6 +115,21 @@ static cJSON *observed_objects(struct daemon *d, const char *owner)
     return observed;
 }
 
+/* observed.session_cluster: whether the session FlinkDeployment a FlinkSessionJob names exists, and its
+ * status.jobManagerDeploymentStatus; upstream reconciles a session job only once that is READY. */
+static void observed_session_cluster(struct daemon *d, const cJSON *resource, const char *ns, cJSON *observed)
+{
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(resource, "spec"), "deploymentName");
+    if (!cJSON_IsString(name))
+        return; /* the policy's validation says so */
+    const cJSON *fd = daemon_lookup(d, "FlinkDeployment", ns, name->valuestring, NULL);
+    cJSON *sc = cJSON_AddObjectToObject(observed, "session_cluster");
+    cJSON_AddBoolToObject(sc, "found", fd != NULL);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(fd, "status"), "jobManagerDeploymentStatus");
+    if (cJSON_IsString(st))
+        cJSON_AddStringToObject(sc, "jobManagerDeploymentStatus", st->valuestring);
+}
+
 /* observed.flink: what the Flink observer last saw of this FlinkDeployment's JobManager, which it polls while the
  * JobManager Deployment exists; a FlinkSessionJob sees its session cluster's (which that cluster's reconciles
  * keep polled). Absent until a first answer (and in `plan`, which asks no JobManager). */
@@ -122,6 +137,8 @@ static void observed_flink(struct daemon *d, const cJSON *resource, const char *
                            const char *ns, const char *name, cJSON *observed)
 {
     char dep[300], cluster[600];
+    if (strcmp(kind, "FlinkSessionJob") == 0)
+        observed_session_cluster(d, resource, ns, observed);
     if (d->flink && strcmp(kind, "FlinkSessionJob") == 0 &&
         flink_observer_cluster_key(resource, cluster, sizeof cluster) == 0) {
         cJSON *flink = flink_observer_get(d->flink, cluster);

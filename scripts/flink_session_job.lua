@@ -1,7 +1,8 @@
 -- A FlinkSessionJob: a job run on a session cluster (the FlinkDeployment spec.deploymentName names, in the same
 -- namespace) through that cluster's REST API, as upstream's FlinkSessionJobController does it. It owns no
 -- Kubernetes objects. It sees the session cluster's JobManager as observed.flink (the same answer the cluster's own
--- reconcile gets) and asks the core, in result.actions, to submit or cancel its job there.
+-- reconcile gets) and asks the core, in result.actions, to submit or cancel its job there. As upstream's
+-- readyToReconcile, nothing is decided until that FlinkDeployment's JobManager is READY (observed.session_cluster).
 --
 -- Submission: the job id is fixed before anything is sent (from the resource's uid and generation, as upstream
 -- fixes it) and recorded in status.jobStatus.jobId first, so a restarted operator looks for that job and never
@@ -213,6 +214,16 @@ function M.reconcile(resource, observed, ctx)
     end
 
     local spec = resource.spec
+    -- Upstream's readyToReconcile: nothing is decided until the session cluster's JobManager is READY. It is not
+    -- an error to wait: the cluster may be starting, or be applied after its jobs. (Without a daemon, as in a
+    -- dry-run, the core says nothing of the cluster.)
+    local cluster = observed and present(observed.session_cluster) and observed.session_cluster or nil
+    if cluster and cluster.jobManagerDeploymentStatus ~= "READY" then
+        local waiting = objects.copy(prev or {})
+        waiting.lifecycleState = present(waiting.lifecycleState) and waiting.lifecycleState or "CREATED"
+        return { objects = objects.list(), status = waiting, events = objects.list(),
+                 requeue_after = flink_status.REQUEUE.DEPLOYING }
+    end
     local upgrade_events = objects.list()
     local submitted = prev and present(prev.reconciliationStatus) and present(prev.jobStatus)
         and present(prev.jobStatus.jobId)
@@ -297,7 +308,8 @@ end
 
 local function cluster(jobs, submissions)
     return { flink = { reachable = true, since = "2026-11-25T11:59:00Z", jobs = json.array(jobs or {}),
-                       submissions = submissions or {} } }
+                       submissions = submissions or {} },
+             session_cluster = { found = true, jobManagerDeploymentStatus = "READY" } }
 end
 
 local JOB = config.job_id({ uid = "sj-uid", generation = 1 }, "flink")
@@ -322,6 +334,18 @@ local function changed(fd, mode)
 end
 
 M.tests = {
+    ["a session job waits, without an error, for its session cluster to be READY"] = function()
+        for _, sc in ipairs({ { found = false }, { found = true, jobManagerDeploymentStatus = "DEPLOYING" } }) do
+            local observed = cluster()
+            observed.flink.reachable, observed.flink.error = false, "GET http://x/jobs/overview: refused"
+            observed.session_cluster = sc
+            local r = M.reconcile(session_job(), observed, NOW)
+            assert(not r.actions and #r.events == 0 and not present(r.status.error), "nothing is tried yet")
+            assert(r.status.lifecycleState == "CREATED" and r.requeue_after)
+        end
+        local r = M.reconcile(session_job(), cluster(), NOW)
+        assert(r.actions[1].type == "submit", "a READY cluster gets the job")
+    end,
     ["a jar's name is the last segment of its uri"] = function()
         assert(M.jar_name("local:///opt/flink/examples/streaming/StateMachineExample.jar") == "StateMachineExample.jar")
         assert(M.jar_name("https://x/a/b.jar?token=1") == "b.jar")
