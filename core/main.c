@@ -266,6 +266,12 @@ static int cli_parse(struct cli *c, int argc, char **argv)
         fprintf(stderr, "flinkop: --script-dir and --policy-configmap exclude each other\n");
         return 2;
     }
+    /* The ceiling bounds what the policies may grant when they run; install and audit run none of a site's
+     * ceiling-checked renders, so taking the flag there would look like a check that never happens. */
+    if (c->dry.rbac_ceiling && (strcmp(c->command, "install") == 0 || strcmp(c->command, "audit") == 0)) {
+        fprintf(stderr, "flinkop: --rbac-ceiling applies to --dry-run, check, plan and run, not to %s\n", c->command);
+        return 2;
+    }
     if (strcmp(c->command, "dry-run") == 0 && !c->dry.install && c->dry.file_count == 0) {
         fprintf(stderr, "flinkop: --dry-run needs -f FILE (or --install)\n");
         return 2;

@@ -170,6 +170,9 @@ printf 'rules: not-a-list\n' >"$work/bad-ceiling.yaml"
 expect "a --rbac-ceiling file that is not a rule list is named" 2 'bad-ceiling\.yaml: expected a list of PolicyRules' -- \
     --dry-run --script-dir "$ROOT" --rbac-ceiling bad-ceiling.yaml -f basic.yaml
 
+expect "install refuses --rbac-ceiling rather than ignore it" 2 '--rbac-ceiling applies to .*not to install' -- \
+    install --script-dir "$ROOT" --rbac-ceiling bad-ceiling.yaml
+
 expect "a missing input file is named" 2 'no-such\.yaml' -- --dry-run --script-dir "$ROOT" -f no-such.yaml
 expect "an unknown option is a usage error" 2 'usage' -- --dry-run --no-such-option
 finish bad-input
