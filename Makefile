@@ -87,6 +87,7 @@ CLUSTER_TESTS := tests/cluster-suites.sh tests/cluster_test.sh tests/transport_t
                  tests/plan_test.sh tests/deploy_test.sh tests/watch_scope_test.sh tests/access_test.sh \
                  tests/daemon_exec_test.sh tests/flink_rest_test.sh tests/flink_session_job_test.sh \
                  tests/daemon_valgrind_test.sh
+CLUSTER_TESTS += tests/flink_actions_test.sh
 include tests/cluster/cluster.mk
 
 # Figures, not tests: the daemon's footprint against a private control plane (bench/README.md).
