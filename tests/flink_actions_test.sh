@@ -5,7 +5,7 @@
 # - spec.job.savepointTriggerNonce: one savepoint of the running job, which keeps running (no stop, no rollout), its
 #   location in status.jobStatus.savepointInfo.lastSavepoint; taken once even when the operator is killed while it
 #   is taken and the JobManager has forgotten the trigger by the time the operator is back (found in
-#   GET /jobs/:jobid/checkpoints);
+#   GET /jobs/:jobid/checkpoints), and so is the stop of a savepoint upgrade;
 # - job.state suspended then running on a savepoint job: stopped with one savepoint, the JobManager Deployment gone,
 #   SUSPENDED; resumed from that savepoint (execution.savepoint.path), DEPLOYED, then STABLE.
 # Run under tests/cluster/with-cluster; needs build/asan/flinkop (make does it).
@@ -156,6 +156,33 @@ if eventually 15 triggered; then
 	fi
 else
 	not_ok "the second manual savepoint is triggered" "taken $(taken "$b"), $(status_of "$b" '{.status}')"
+fi
+
+# The same for the stop of a savepoint upgrade: the operator killed while the job is stopped with a savepoint, the
+# trigger forgotten by the time it is back; it finds the savepoint in /checkpoints and redeploys from it.
+standin PUT "$b" '{"savepoint_seconds": 4}' >/dev/null
+taken0=$(taken "$b") lookups0=$(requests "$b" "GET /jobs/$job_b/checkpoints") gen0=$(dep_generation "$b")
+patch "$b" '{"spec": {"job": {"parallelism": 3}}}'
+stop_sent() { [[ $(requests "$b" "POST /jobs/$job_b/stop") -ge 1 && $(taken "$b") == $((taken0 + 1)) ]]; }
+if eventually 15 stop_sent; then
+	kill -9 "$daemon_pid"
+	wait "$daemon_pid" 2>/dev/null
+	daemon_pid=
+	stopped() { [[ $(job_state "$b" "$job_b") == FINISHED ]]; }
+	eventually 15 stopped
+	standin PUT "$b" '{"forget_triggers": true}' >/dev/null
+	stop_savepoint=$(standin_says "$b" 'c["completed_savepoints"][-1]["external_path"]')
+	t0=$EPOCHREALTIME
+	start_daemon "$tmp/daemon-restarted-2.log"
+	upgraded() { [[ $(restored_from "$b") == "$stop_savepoint" ]] && is "$b" '{.status.reconciliationStatus.state}' DEPLOYED; }
+	if eventually 40 upgraded && [[ $(taken "$b") == $((taken0 + 1)) && $(dep_generation "$b") == $((gen0 + 1)) &&
+		$(requests "$b" "GET /jobs/$job_b/checkpoints") -gt $lookups0 ]]; then
+		ok "a savepoint upgrade whose stop Flink forgot while the operator was down is finished from the savepoint found in /checkpoints ($(seconds_since "$t0") s after the restart): one savepoint, one rollout"
+	else
+		not_ok "a savepoint upgrade whose stop Flink forgot is finished from /checkpoints" "expected $stop_savepoint, config '$(restored_from "$b")', taken $taken0 -> $(taken "$b"), generation $gen0 -> $(dep_generation "$b"), $(status_of "$b" '{.status}')"
+	fi
+else
+	not_ok "the savepoint upgrade stops the job" "$(status_of "$b" '{.status}')"
 fi
 
 # --- suspend and resume a savepoint job ---------------------------------------------------------------------------
