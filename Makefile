@@ -86,8 +86,7 @@ CLUSTER_TESTS := tests/cluster-suites.sh tests/cluster_test.sh tests/transport_t
                  tests/leader_test.sh tests/rbac_test.sh tests/policy_reload_test.sh tests/resilience_test.sh \
                  tests/plan_test.sh tests/deploy_test.sh tests/watch_scope_test.sh tests/access_test.sh \
                  tests/daemon_exec_test.sh tests/flink_rest_test.sh tests/flink_session_job_test.sh \
-                 tests/daemon_valgrind_test.sh
-CLUSTER_TESTS += tests/examples_test.sh
+                 tests/flink_actions_test.sh tests/examples_test.sh tests/daemon_valgrind_test.sh
 include tests/cluster/cluster.mk
 
 # Figures, not tests: the daemon's footprint against a private control plane (bench/README.md).

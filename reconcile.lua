@@ -9,7 +9,9 @@
 --   3. build the objects as Flink's own Kubernetes decorators would (flink_jobmanager,
 --      flink_taskmanager) from the effective configuration (flink_config);
 --   4. report in the status what Kubernetes shows (flink_status) and what the JobManager's REST API
---      answered last, observed.flink (flink_job).
+--      answered last, observed.flink (flink_job);
+--   5. take the savepoint a new spec.job.savepointTriggerNonce asks for, the job left running
+--      (flink_savepoint). A new spec.restartNonce is a spec change like any other (step 2).
 -- A resource being deleted gets its cleanup instead (flink_cleanup).
 -- Everything comes in through the arguments and time from ctx.now: same input, same answer.
 
@@ -22,6 +24,7 @@ local taskmanager = require "flink_taskmanager"
 local flink_status = require "flink_status"
 local flink_job = require "flink_job"
 local flink_upgrade = require "flink_upgrade"
+local flink_savepoint = require "flink_savepoint"
 local cleanup = require "flink_cleanup"
 local session_job = require "flink_session_job"
 
@@ -139,6 +142,17 @@ function M.status_error(failure, job, job_state, flink, prev, deployment, events
     return unreachable or json.null
 end
 
+-- as_deployed(resource, changed) -> the resource as its running cluster was deployed. A change the diff ignores (a
+-- trigger nonce) raises metadata.generation without a new deployment: the cluster keeps the generation, and so the
+-- job id and the generation annotation, of its last reconciled spec, and is not rolled.
+function M.as_deployed(resource, changed)
+    local gen = not changed and flink_status.deployed_generation(resource.status) or nil
+    if gen == nil or gen == resource.metadata.generation then return resource end
+    local out = objects.copy(resource)
+    out.metadata.generation = gen
+    return out
+end
+
 -- A FlinkDeployment labelled flink.apache.org/canary=true is a health probe of the operator itself.
 function M.is_canary(resource)
     local labels = present(resource.metadata) and resource.metadata.labels
@@ -163,13 +177,17 @@ function M.reconcile(resource, observed, ctx)
     local problem = validate.deployment(resource)
     if problem then return invalid(resource, problem) end
 
-    local c = config.cluster(resource)
+    local changed = flink_status.spec_changed(resource)
+    local c = config.cluster(M.as_deployed(resource, changed))
     local deployment = seen["Deployment/" .. c.name]
     local prev = previous_status(resource)
-    local changed = flink_status.spec_changed(resource)
     local suspended = c.application and resource.spec.job.state == "suspended"
 
     local flink = observed and present(observed.flink) and observed.flink or nil
+    if changed and deployment and flink_savepoint.in_flight(prev) then
+        -- upstream's shouldWaitForPendingSavepoint: the manual savepoint first, then the change
+        return flink_savepoint.waiting(resource, c, prev, flink, ctx)
+    end
     local step = flink_upgrade.step(resource, c, prev, deployment, flink, ctx, changed, M.safe_to_change(c))
     if type(step) == "table" then return step end -- stopping the job with a savepoint, or waiting for it
     if step == "redeploy" then changed = true end -- the target spec, from the savepoint just taken
@@ -179,7 +197,7 @@ function M.reconcile(resource, observed, ctx)
     local status = objects.copy(prev or {})
     local events = objects.list()
     status.error = json.null
-    if c.generation then status.observedGeneration = c.generation end
+    if present(resource.metadata.generation) then status.observedGeneration = resource.metadata.generation end
 
     if suspended then
         -- Upstream deletes the cluster of a suspended job (keeping HA metadata): an empty plan.
@@ -207,9 +225,16 @@ function M.reconcile(resource, observed, ctx)
     status.reconciliationStatus = flink_status.reconciliation_status(resource, ctx,
         jm == "READY" and (not c.application or flink_job.stable(job_state)))
     local rs = status.reconciliationStatus
+    local resuming = prev and prev.lifecycleState == "SUSPENDED" -- deployed before: DEPLOYED, not CREATED
     status.lifecycleState = flink_status.lifecycle(jm, false,
-        present(rs.lastStableSpec) and rs.lastStableSpec == rs.lastReconciledSpec, deployment ~= nil, job_state)
+        present(rs.lastStableSpec) and rs.lastStableSpec == rs.lastReconciledSpec, deployment ~= nil or resuming,
+        job_state)
     status.error = M.status_error(failure, job, job_state, flink, prev, deployment, events)
+    -- spec.job.savepointTriggerNonce: a savepoint of the running job, which keeps running (flink_savepoint)
+    local actions = nil
+    if c.application and deployment and not changed then
+        actions = flink_savepoint.step(status, resource, c, job, flink, ctx, events)
+    end
 
     if not deployment and jm == "DEPLOYING" then
         events[#events + 1] = event("Normal", "Submit", "Starting deployment")
@@ -221,7 +246,9 @@ function M.reconcile(resource, observed, ctx)
 
     local requeue = flink_status.REQUEUE[jm]
     if not owners_complete then requeue = 1 end -- the next pass adds the owner references
-    return { objects = list, status = status, events = events, requeue_after = requeue }
+    if actions then requeue = math.min(requeue or flink_savepoint.REQUEUE_WAIT, flink_savepoint.REQUEUE_WAIT) end
+    return { objects = list, status = status, events = events, requeue_after = requeue,
+             actions = actions and objects.list(actions) }
 end
 
 -- FlinkSessionJob: its job is submitted to its session cluster, observed and cancelled through that cluster's
@@ -315,6 +342,14 @@ local function upgrading_job()
     local fd, seen = savepoint_job()
     fd.spec.job.parallelism = 4
     fd.metadata.generation = 2
+    fd.status = M.reconcile(fd, seen, NOW).status
+    return fd, seen, fd.status.jobStatus.savepointInfo.triggerId
+end
+
+-- savepoint_job() with a manual savepoint asked for (savepointTriggerNonce) and triggered. Returns its trigger id too.
+local function manual_savepoint_job(nonce)
+    local fd, seen = savepoint_job()
+    fd.spec.job.savepointTriggerNonce = nonce
     fd.status = M.reconcile(fd, seen, NOW).status
     return fd, seen, fd.status.jobStatus.savepointInfo.triggerId
 end
@@ -727,6 +762,138 @@ M.tests = {
         fd.spec.job.state = "running"
         r = M.reconcile(fd, { objects = {} }, NOW)
         assert(config_text(r, "basic-example")["config.yaml"]:find("execution.savepoint.path: file:///sp/s1", 1, true))
+    end,
+    ["a restart nonce redeploys a stateless job once, with a new job id"] = function()
+        local fd, seen = deployed(true)
+        seen.flink = flink_answer({ job_in("RUNNING") })
+        fd.status = M.reconcile(fd, seen, NOW).status
+        fd.spec.restartNonce = 1
+        fd.metadata.generation = 2
+        local r = M.reconcile(fd, seen, NOW)
+        local dep = by_key(r.objects)["Deployment/basic-example"]
+        assert(dep.spec.template.metadata.annotations[jobmanager.GENERATION_ANNOTATION] == "2" and r.actions == nil)
+        assert(r.status.jobStatus.jobId ~= JOB_ID and r.status.jobStatus.state == "RECONCILING")
+        assert(r.events[1].reason == "SpecChanged" and r.status.jobManagerDeploymentStatus == "DEPLOYING")
+        fd.status = r.status
+        r = M.reconcile(fd, seen, NOW)
+        assert(by_key(r.objects)["Deployment/basic-example"].spec.template.metadata.annotations[
+            jobmanager.GENERATION_ANNOTATION] == "2" and r.events[1] == nil, "the same nonce again is no change")
+    end,
+    ["a restart nonce on a savepoint job is a savepoint upgrade"] = function()
+        local fd, seen = savepoint_job()
+        fd.spec.restartNonce = 5
+        fd.metadata.generation = 2
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.objects == nil and r.actions[1].type == "stop" and r.status.lifecycleState == "UPGRADING")
+        assert(r.actions[1].triggered_at == 1795608000000)
+    end,
+    ["a savepoint trigger nonce takes a savepoint of the running job and rolls nothing"] = function()
+        local fd, seen = savepoint_job()
+        local before = by_key(M.reconcile(fd, seen, NOW).objects)
+        fd.spec.job.savepointTriggerNonce = 42
+        fd.metadata.generation = 2
+        local r = M.reconcile(fd, seen, NOW)
+        local a, info = r.actions[1], r.status.jobStatus.savepointInfo
+        assert(#r.actions == 1 and a.type == "savepoint" and a.job_id == JOB_ID and a.trigger_id == info.triggerId)
+        assert(a.target_directory == "file:///sp" and a.triggered_at == 1795608000000 and r.requeue_after == 2)
+        assert(info.triggerType == "MANUAL" and info.triggerTimestamp == 1795608000000)
+        assert(r.status.lifecycleState == "STABLE" and r.status.reconciliationStatus.state == "DEPLOYED")
+        assert(r.status.observedGeneration == 2 and r.status.jobStatus.jobId == JOB_ID)
+        assert(json.decode(r.status.reconciliationStatus.lastReconciledSpec).spec.job.savepointTriggerNonce == 42)
+        assert(r.events[#r.events].reason == "SavepointTriggered")
+        local after = by_key(r.objects)
+        assert(json.encode(after["Deployment/basic-example"]) == json.encode(before["Deployment/basic-example"]),
+            "the same deployment: no rollout")
+        assert(json.encode(after["ConfigMap/flink-config-basic-example"]) ==
+            json.encode(before["ConfigMap/flink-config-basic-example"]), "the same job id and configuration")
+    end,
+    ["a completed manual savepoint is recorded with its nonce and is not taken again"] = function()
+        local fd, seen, trigger = manual_savepoint_job(42)
+        seen.flink.savepoints = { [trigger] = { job_id = JOB_ID, status = "IN_PROGRESS" } }
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.actions[1].trigger_id == trigger, "asked again until flink says how it went")
+        seen.flink.savepoints[trigger] = { job_id = JOB_ID, status = "COMPLETED", location = "file:///sp/m1" }
+        r = M.reconcile(fd, seen, NOW)
+        local info = r.status.jobStatus.savepointInfo
+        assert(r.actions == nil and info.triggerId == json.null and info.triggerType == json.null)
+        local last = info.lastSavepoint
+        assert(last.location == "file:///sp/m1" and last.triggerType == "MANUAL" and last.triggerNonce == 42)
+        assert(last.formatType == "CANONICAL" and last.timeStamp == 1795608000000)
+        assert(#info.savepointHistory == 1 and info.savepointHistory[1].location == "file:///sp/m1")
+        assert(r.events[#r.events].reason == "SavepointCompleted" and r.status.jobStatus.upgradeSavepointPath == nil)
+        fd.status = r.status
+        r = M.reconcile(fd, seen, NOW)
+        assert(r.actions == nil and #r.events == 0, "the same nonce is not taken twice")
+    end,
+    ["a failed manual savepoint is a warning and its nonce is not tried again"] = function()
+        local fd, seen, trigger = manual_savepoint_job(1)
+        seen.flink.savepoints = { [trigger] = { job_id = JOB_ID, status = "FAILED", failure = "java.io.IOException: full" } }
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.actions == nil and r.events[#r.events].reason == "SavepointError")
+        assert(r.status.jobStatus.savepointInfo.triggerId == json.null)
+        fd.status = r.status
+        assert(M.reconcile(fd, seen, NOW).actions == nil)
+    end,
+    ["no manual savepoint of a job that is not running"] = function()
+        local fd, seen = savepoint_job()
+        seen.flink = flink_answer({ job_in("RESTARTING") })
+        fd.spec.job.savepointTriggerNonce = 1
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.actions == nil and r.status.jobStatus.savepointInfo.triggerId == nil)
+    end,
+    ["a spec change waits for the manual savepoint in flight"] = function()
+        local fd, seen, trigger = manual_savepoint_job(1)
+        fd.spec.job.parallelism = 4
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.objects == nil and r.actions[1].type == "savepoint" and r.actions[1].trigger_id == trigger)
+        seen.flink.savepoints = { [trigger] = { job_id = JOB_ID, status = "COMPLETED", location = "file:///sp/m1" } }
+        r = M.reconcile(fd, seen, NOW)
+        assert(r.objects == nil and r.actions == nil and r.status.jobStatus.savepointInfo.lastSavepoint.triggerNonce == 1)
+        fd.status = r.status
+        r = M.reconcile(fd, seen, NOW)
+        assert(r.actions[1].type == "stop" and r.status.lifecycleState == "UPGRADING", "then the upgrade")
+    end,
+    ["a stop the jobmanager no longer knows falls back to last-state with HA, else waits with an error"] = function()
+        local fd, seen, trigger = upgrading_job()
+        seen.flink = flink_answer({ job_in("FINISHED") })
+        seen.flink.savepoints = { [trigger] = { job_id = JOB_ID, status = "TRIGGER_FAILED",
+            error = "POST http://x/jobs/" .. JOB_ID .. "/stop: HTTP 404: Job could not be found." } }
+        local r = M.reconcile(fd, seen, NOW)
+        assert(json.decode(r.status.error).message:find("does not know trigger " .. trigger, 1, true))
+        assert(r.status.jobStatus.savepointInfo.triggerId == json.null and r.actions == nil)
+        fd.status = r.status
+        seen.flink.savepoints = nil
+        r = M.reconcile(fd, seen, NOW)
+        assert(r.objects == nil and r.actions == nil and r.events[1].reason == "UpgradeFailed", "no HA: never stateless")
+        fd.spec.flinkConfiguration["high-availability"] = { type = "kubernetes", storageDir = "file:///ha" }
+        r = M.reconcile(fd, seen, NOW)
+        assert(#r.objects == 4 and r.status.reconciliationStatus.state == "DEPLOYED", "HA: last-state")
+        assert(not config_text(r, "basic-example")["config.yaml"]:find("execution.savepoint.path", 1, true))
+    end,
+    ["a resumed savepoint job is DEPLOYED from its savepoint, then STABLE"] = function()
+        local fd, seen = savepoint_job()
+        fd.spec.job.state = "suspended"
+        fd.metadata.generation = 2
+        fd.status = M.reconcile(fd, seen, NOW).status
+        local trigger = fd.status.jobStatus.savepointInfo.triggerId
+        seen.flink.savepoints = { [trigger] = { job_id = JOB_ID, status = "COMPLETED", location = "file:///sp/s1" } }
+        fd.status = M.reconcile(fd, seen, NOW).status
+        fd.status = M.reconcile(fd, seen, NOW).status
+        assert(fd.status.lifecycleState == "SUSPENDED" and fd.status.jobManagerDeploymentStatus == "MISSING")
+        fd.spec.job.state = "running"
+        fd.metadata.generation = 3
+        local r = M.reconcile(fd, { objects = {} }, NOW)
+        assert(r.status.lifecycleState == "DEPLOYED" and r.status.jobManagerDeploymentStatus == "DEPLOYING")
+        assert(r.events[1].reason == "Submit" and r.status.jobStatus.state == "RECONCILING")
+        assert(config_text(r, "basic-example")["config.yaml"]:find("execution.savepoint.path: file:///sp/s1", 1, true))
+        local job3 = config.job_id(fd.metadata, "flink")
+        assert(r.status.jobStatus.jobId == job3)
+        fd.status = r.status
+        local up = observed_deployment("dep-uid2", true)
+        up.objects["Deployment/basic-example"].metadata.annotations[jobmanager.GENERATION_ANNOTATION] = "3"
+        up.flink = flink_answer({ { id = job3, name = "j", state = "RUNNING", start_time = 1 } })
+        r = M.reconcile(fd, up, NOW)
+        assert(r.status.lifecycleState == "STABLE" and r.status.jobStatus.jobId == job3)
     end,
     ["a stateless job's spec change rolls the cluster"] = function()
         local fd = basic()

@@ -1,8 +1,9 @@
 /* Background polls of each tracked JobManager, and the actions reconciles ask for (see flink_observer.h). A target
  * is one FlinkDeployment: its timer, its poll in flight (at most one), its actions in flight, and what its last
  * finished poll saw. A poll is GET /jobs/overview, then GET /jobs/:jobid/exceptions for each FAILED job not asked
- * about before, then GET /jobs/:jobid/savepoints/:triggerid for each savepoint in progress; only when the whole
- * poll is done does the observation change, so a reconcile never sees half a poll. */
+ * about before, then GET /jobs/:jobid/savepoints/:triggerid for each savepoint in progress (and GET
+ * /jobs/:jobid/checkpoints for one the JobManager has forgotten); only when the whole poll is done does the
+ * observation change, so a reconcile never sees half a poll. */
 #include "flink_observer.h"
 
 #include <ev.h>
@@ -63,6 +64,9 @@ struct act_call {
     int jar_temp;          /* jar_path is a download: deleted once uploaded */
     struct jar_fetch *fetch; /* ACT_SUBMIT: the download in flight */
     double fetch_started;
+    double triggered_at;   /* ACT_SAVEPOINT: when the policy recorded the trigger (epoch ms), or -1 */
+    char *post_body;       /* ACT_SAVEPOINT sent after a look at /checkpoints: the trigger's body (owned) */
+    char post_path[128];   /* ... and its path */
     struct act_call *next;
 };
 
@@ -98,6 +102,7 @@ static void act_unlink(struct act_call *a)
     free(a->jar_uri);
     free(a->jar_name);
     free(a->run_body);
+    free(a->post_body);
     free(a);
 }
 
@@ -344,8 +349,32 @@ static void savepoint_set(struct target *t, const char *trigger, const char *job
     map_put(&t->savepoints, trigger, e);
 }
 
-/* A savepoint's progress. A trigger the JobManager does not know (404: it restarted, or forgot it) has failed; any
- * other error leaves it in progress, to be asked again. */
+/* When the savepoints entry `e` was triggered (epoch ms, from the policy's action), or -1 when not said. */
+static double entry_triggered_at(const cJSON *e)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "triggered_at");
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static void on_savepoint_checkpoints(void *ud, const struct flink_rest_answer *a);
+
+/* A trigger the JobManager no longer knows (404): Flink keeps a finished operation for minutes only, so its
+ * savepoint is looked for in the job's checkpoint statistics (latest.savepoint, triggered since the trigger was
+ * recorded). Returns whether that question was sent; on_savepoint_checkpoints then continues the poll. */
+static int savepoint_lookup(struct target *t, const cJSON *e)
+{
+    char path[128], err[256];
+    if (entry_triggered_at(e) < 0)
+        return 0;
+    snprintf(path, sizeof path, "/jobs/%s/checkpoints", status_of(e, "job_id"));
+    t->call = flink_rest_request(t->o->o.rest, t->ns, t->name, "GET", path, NULL, on_savepoint_checkpoints, t, err,
+                                 sizeof err);
+    return t->call != NULL;
+}
+
+/* A savepoint's progress. A trigger the JobManager does not know (404: it restarted, or forgot it) is looked for in
+ * /checkpoints (savepoint_lookup), and has failed when it is not there; any other error leaves it in progress, to
+ * be asked again. */
 static void on_savepoint(void *ud, const struct flink_rest_answer *a)
 {
     struct target *t = ud;
@@ -353,6 +382,8 @@ static void on_savepoint(void *ud, const struct flink_rest_answer *a)
     t->call = NULL;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(t->savepoints, t->asking);
     const char *job = e ? status_of(e, "job_id") : NULL;
+    if (job != NULL && a->status == 404 && savepoint_lookup(t, e))
+        return;
     if (job != NULL) {
         char job_id[33];
         snprintf(job_id, sizeof job_id, "%s", job);
@@ -364,6 +395,36 @@ static void on_savepoint(void *ud, const struct flink_rest_answer *a)
         }
         if (progress)
             savepoint_set(t, t->asking, job_id, NULL, progress, NULL);
+    }
+    poll_savepoints(t);
+}
+
+/* /checkpoints answered for a trigger the JobManager forgot: its savepoint, or failed. An answer that is no answer
+ * (a timeout, a 5xx) leaves the trigger in progress, to be looked for again on the next poll. */
+static void on_savepoint_checkpoints(void *ud, const struct flink_rest_answer *a)
+{
+    struct target *t = ud;
+    t->call = NULL;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(t->savepoints, t->asking);
+    const char *job = e ? status_of(e, "job_id") : NULL;
+    if (job != NULL && (!a->error || (a->status >= 400 && a->status < 500))) {
+        char job_id[33], failure[700];
+        double since = entry_triggered_at(e);
+        snprintf(job_id, sizeof job_id, "%s", job);
+        cJSON *found = a->error ? NULL : flink_rest_checkpoints_savepoint(a->body, since);
+        if (found == NULL) {
+            snprintf(failure, sizeof failure, "the JobManager no longer knows trigger %s, and %s", t->asking,
+                     a->error ? a->error : "its checkpoint statistics list no savepoint taken since it was triggered");
+            found = cJSON_CreateObject();
+            cJSON_AddStringToObject(found, "status", "FAILED");
+            cJSON_AddStringToObject(found, "failure", failure);
+        } else {
+            cJSON_AddStringToObject(found, "source", "checkpoints");
+            log_object(LOG_LEVEL_INFO, t->ns, t->name, "savepoint found in checkpoint statistics", "trigger",
+                       t->asking, "location", status_of(found, "location"), NULL);
+        }
+        cJSON_AddNumberToObject(found, "triggered_at", since);
+        savepoint_set(t, t->asking, job_id, NULL, found, NULL);
     }
     poll_savepoints(t);
 }
@@ -514,6 +575,11 @@ int flink_observer_action_check(const cJSON *a, char *err, size_t errlen)
         strutil_errf(err, errlen, "%s action: target_directory must be a string", type);
         return -1;
     }
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(a, "triggered_at");
+    if (at && !(cJSON_IsNumber(at) && at->valuedouble >= 0 && at->valuedouble < 9007199254740992.0)) {
+        strutil_errf(err, errlen, "%s action: triggered_at must be epoch milliseconds", type);
+        return -1;
+    }
     return 0;
 }
 
@@ -589,7 +655,10 @@ static void on_act(void *ud, const struct flink_rest_answer *a)
     if (c->type == ACT_SAVEPOINT) {
         if (!a->error)
             savepoints_prune(t);
-        savepoint_set(t, c->trigger, c->job, a->error ? "TRIGGER_FAILED" : "IN_PROGRESS", NULL, a->error);
+        cJSON *e = cJSON_CreateObject();
+        if (c->triggered_at >= 0) /* for the look at /checkpoints should Flink forget the trigger */
+            cJSON_AddNumberToObject(e, "triggered_at", c->triggered_at);
+        savepoint_set(t, c->trigger, c->job, a->error ? "TRIGGER_FAILED" : "IN_PROGRESS", e, a->error);
     } else if (c->type == ACT_SUBMIT) {
         submission_set(t, c->job, a->error ? "FAILED" : "SUBMITTED", a->error);
         submit_failures_note(t, c->job, a->error != NULL);
@@ -819,6 +888,31 @@ static char *act_request(struct target *t, const cJSON *a, const char **method, 
     return text;
 }
 
+/* /checkpoints answered before a trigger this process has not sent: a savepoint completed since the policy recorded
+ * the trigger is its result (a restarted operator whose trigger Flink has forgotten: taking it again would be a
+ * second savepoint, or fail on a stopped job); else the trigger is sent. */
+static void on_act_checkpoints(void *ud, const struct flink_rest_answer *a)
+{
+    struct act_call *c = ud;
+    struct target *t = c->t;
+    char err[512];
+    cJSON *found = a->error ? NULL : flink_rest_checkpoints_savepoint(a->body, c->triggered_at);
+    c->call = NULL;
+    if (found) {
+        log_object(LOG_LEVEL_INFO, t->ns, t->name, "savepoint found in checkpoint statistics", "job", c->job,
+                   "trigger", c->trigger, "location", status_of(found, "location"), NULL);
+        cJSON_AddStringToObject(found, "source", "checkpoints");
+        cJSON_AddNumberToObject(found, "triggered_at", c->triggered_at);
+        savepoint_set(t, c->trigger, c->job, NULL, found, NULL);
+        act_unlink(c);
+        target_poll_soon(t);
+        return;
+    }
+    if ((c->call = flink_rest_request(t->o->o.rest, t->ns, t->name, "POST", c->post_path, c->post_body, on_act, c,
+                                      err, sizeof err)) == NULL)
+        on_act(c, &(struct flink_rest_answer){.error = err});
+}
+
 void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *actions)
 {
     struct target *t = strmap_get(o->targets, key);
@@ -842,6 +936,8 @@ void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *
         }
         c->t = t;
         c->type = strcmp(type, "cancel") == 0 ? ACT_CANCEL : strcmp(type, "submit") == 0 ? ACT_SUBMIT : ACT_SAVEPOINT;
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(a, "triggered_at");
+        c->triggered_at = c->type == ACT_SAVEPOINT && cJSON_IsNumber(at) ? at->valuedouble : -1;
         snprintf(c->job, sizeof c->job, "%s", status_of(a, "job_id"));
         snprintf(c->trigger, sizeof c->trigger, "%s",
                  c->type == ACT_SAVEPOINT ? status_of(a, "trigger_id") : c->type == ACT_SUBMIT ? "submit" : "");
@@ -857,9 +953,19 @@ void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *
         /* Only a savepoint has a trigger: the NULL key ends the list there for the others. */
         log_object(LOG_LEVEL_INFO, t->ns, t->name, "flink action", "action", type, "job", c->job,
                    c->type == ACT_SAVEPOINT ? "trigger" : NULL, c->trigger, NULL);
+        if (c->triggered_at >= 0) { /* a trigger not sent by this process: /checkpoints first (on_act_checkpoints) */
+            snprintf(c->post_path, sizeof c->post_path, "%s", path);
+            c->post_body = body;
+            body = NULL;
+            snprintf(path, sizeof path, "/jobs/%s/checkpoints", c->job);
+            method = "GET";
+        }
         if ((c->run_body && c->jar_name == NULL) ||
             (c->call = flink_rest_request(o->o.rest, t->ns, t->name, method, path, c->run_body ? NULL : body,
-                                          c->type == ACT_SUBMIT ? on_jars : on_act, c, err, sizeof err)) == NULL) {
+                                          c->type == ACT_SUBMIT         ? on_jars
+                                          : c->post_body != NULL        ? on_act_checkpoints
+                                                                        : on_act,
+                                          c, err, sizeof err)) == NULL) {
             log_object(LOG_LEVEL_WARN, t->ns, t->name, "flink action not sent", "action", type, "error", err, NULL);
             act_unlink(c);
         }

@@ -28,6 +28,11 @@
  * seconds (at most 5 min), so a jar that cannot be fetched is not fetched again and again. What became of it is
  * observed.flink.submissions[job_id].
  *
+ * Flink forgets a finished trigger after minutes (rest.async.store-duration). For a stop or savepoint action that
+ * says when its trigger was recorded (triggered_at), a trigger this process has not sent yet is first looked for in
+ * GET /jobs/<job_id>/checkpoints (latest.savepoint, triggered since), and so is one the JobManager answers 404 for
+ * while it is polled; found, it is COMPLETED with that location and nothing is sent.
+ *
  * A FlinkSessionJob has no JobManager of its own: it sees, and acts through, the observation of its session
  * cluster (flink_observer_cluster_key). */
 #ifndef FLINKOP_FLINK_OBSERVER_H
@@ -66,7 +71,8 @@ void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *
 
 /* Checks one action of a policy's answer: {type = stop | savepoint | cancel, job_id, trigger_id (stop and
  * savepoint), target_directory (optional)}; {type = submit, job_id, jar_name, jar_uri (its last path
- * segment is jar_name), entry_class, args, parallelism, savepoint_path}; {type = delete_ha_configmaps}. Returns 0, or -1 with why in err. */
+ * segment is jar_name), entry_class, args, parallelism, savepoint_path}; {type = delete_ha_configmaps}. Returns 0,
+ * or -1 with why in err. A stop or savepoint may say triggered_at (epoch ms, see above). */
 int flink_observer_action_check(const cJSON *action, char *err, size_t errlen);
 
 /* The observer key whose JobManager answers for resource: "FlinkDeployment/ns/name" for a FlinkDeployment,

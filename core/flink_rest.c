@@ -351,3 +351,19 @@ cJSON *flink_rest_savepoint_parse(const cJSON *body, char *err, size_t errlen)
     }
     return out;
 }
+
+cJSON *flink_rest_checkpoints_savepoint(const cJSON *checkpoints, double since_ms)
+{
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(checkpoints, "latest"),
+                                                       "savepoint");
+    const char *path = string_member(sp, "external_path"), *status = string_member(sp, "status");
+    double triggered = millis_member(sp, "trigger_timestamp");
+    if (path == NULL || *path == '\0' || (status && strcmp(status, "COMPLETED") != 0) || triggered < 0 ||
+        triggered < since_ms)
+        return NULL;
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "status", "COMPLETED");
+    cJSON_AddStringToObject(out, "location", path);
+    cJSON_AddNumberToObject(out, "trigger_timestamp", triggered);
+    return out;
+}

@@ -7,8 +7,8 @@
  * http://127.0.0.1:PORT/{namespace}/{name}.
  *
  * The parsers read the response shapes of Flink's REST reference (rest_v1_dispatcher: /jobs/overview,
- * /jobs/:jobid/exceptions, /jobs/:jobid/stop, /jobs/:jobid/savepoints/:triggerid) into the small JSON values the
- * policy sees as observed.flink (docs/policy-api.md). */
+ * /jobs/:jobid/exceptions, /jobs/:jobid/stop, /jobs/:jobid/savepoints/:triggerid, /jobs/:jobid/checkpoints) into
+ * the small JSON values the policy sees as observed.flink (docs/policy-api.md). */
 #ifndef FLINKOP_FLINK_REST_H
 #define FLINKOP_FLINK_REST_H
 
@@ -80,5 +80,10 @@ cJSON *flink_rest_failure_parse(const cJSON *exceptions);
 /* /jobs/:jobid/savepoints/:triggerid -> a new {status = IN_PROGRESS | COMPLETED | FAILED, location, failure}, or
  * NULL with why in err when the body is not of that shape. */
 cJSON *flink_rest_savepoint_parse(const cJSON *body, char *err, size_t errlen);
+
+/* /jobs/:jobid/checkpoints -> a new {status = COMPLETED, location, trigger_timestamp} of latest.savepoint when it
+ * completed with an external_path and was triggered at or after since_ms (epoch milliseconds), else NULL. The
+ * fallback for a savepoint trigger the JobManager no longer knows (it keeps finished operations for minutes only). */
+cJSON *flink_rest_checkpoints_savepoint(const cJSON *checkpoints, double since_ms);
 
 #endif

@@ -86,11 +86,30 @@ function M.previous(status)
     return decoded
 end
 
+-- The spec as compared for a change: the trigger nonces ask for a snapshot of the running job, not for a new
+-- deployment (upstream's @SpecDiff(DiffType.IGNORE) on savepointTriggerNonce and checkpointTriggerNonce).
+local function compared_spec(spec)
+    local out = reconciled_spec(spec)
+    if present(out.job) then out.job.savepointTriggerNonce, out.job.checkpointTriggerNonce = nil, nil end
+    return out
+end
+
 -- spec_changed(resource) -> true when the spec differs from the last one reconciled (or there is none).
+-- restartNonce is part of the spec: a new value is a change, upgraded as any other (upstream's restart).
 function M.spec_changed(resource)
     local prev = M.previous(resource.status)
     if not prev then return true end
-    return json.encode(reconciled_spec(prev.spec)) ~= json.encode(reconciled_spec(resource.spec))
+    return json.encode(compared_spec(prev.spec)) ~= json.encode(compared_spec(resource.spec))
+end
+
+-- deployed_generation(status) -> the metadata.generation the last reconciled spec was deployed for, or nil. A
+-- change the diff ignores (a trigger nonce) raises the generation without a new deployment: the running cluster
+-- keeps the generation, and the job id, it was deployed with.
+function M.deployed_generation(status)
+    local prev = M.previous(status)
+    local rm = prev and present(prev.resource_metadata) and prev.resource_metadata or {}
+    local meta = present(rm.metadata) and rm.metadata or {}
+    return present(meta.generation) and meta.generation or nil
 end
 
 -- reconciliation_status(resource, ctx, stable) -> the new status.reconciliationStatus.
@@ -150,7 +169,9 @@ function M.jobmanager_status(dep, previous, generation, changed, flink)
     if not dep then
         local had = present(previous) and present(previous.reconciliationStatus)
             and present(previous.reconciliationStatus.lastReconciledSpec)
-        if had and before and before ~= "DEPLOYING" then return "MISSING" end
+        -- A suspended cluster was removed on purpose: resuming it deploys it again (upstream: DEPLOYING).
+        local resuming = present(previous) and previous.lifecycleState == "SUSPENDED"
+        if had and before and before ~= "DEPLOYING" and not resuming then return "MISSING" end
         return "DEPLOYING"
     end
     local failure = condition(dep, "ReplicaFailure")
@@ -216,6 +237,20 @@ M.tests = {
                       spec = { replicas = 1 }, status = { replicas = 1, updatedReplicas = 1, readyReplicas = 1, availableReplicas = 1 } }
         assert(M.jobmanager_status(dep, { jobManagerDeploymentStatus = "READY" }, 2) == "DEPLOYING")
         assert(M.jobmanager_status(dep, { jobManagerDeploymentStatus = "READY" }, 1) == "READY")
+    end,
+    ["a trigger nonce is no spec change, a restart nonce is"] = function()
+        local fd = { metadata = { name = "a", generation = 3 }, spec = { job = { parallelism = 1 } } }
+        fd.status = { reconciliationStatus = M.reconciliation_status(fd, { now = "2026-11-25T12:00:00Z" }) }
+        fd.spec.job.savepointTriggerNonce, fd.spec.job.checkpointTriggerNonce = 7, 8
+        fd.metadata.generation = 4
+        assert(not M.spec_changed(fd) and M.deployed_generation(fd.status) == 3)
+        fd.spec.restartNonce = 1
+        assert(M.spec_changed(fd))
+    end,
+    ["a suspended cluster that is resumed is deploying, not missing"] = function()
+        local prev = { jobManagerDeploymentStatus = "MISSING", lifecycleState = "SUSPENDED",
+                       reconciliationStatus = { lastReconciledSpec = "{}" } }
+        assert(M.jobmanager_status(nil, prev) == "DEPLOYING")
     end,
     ["an unchanged spec keeps its reconciliation text and timestamp"] = function()
         local fd = { apiVersion = "flink.apache.org/v1beta1", metadata = { name = "a", generation = 3 },

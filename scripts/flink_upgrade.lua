@@ -12,7 +12,11 @@
 --   4. redeploy: UPGRADING, no trigger, a savepoint path: the target spec is deployed (or suspended) with
 --                execution.savepoint.path set to it, and the status is DEPLOYED again.
 -- A job that is not RUNNING cannot take a savepoint: with HA the upgrade falls back to last-state (the new
--- JobManager resumes from the HA metadata); without HA the change waits with an error, never stateless.
+-- JobManager resumes from the HA metadata); without HA the change waits with an error, never stateless. A savepoint
+-- that is lost ends the same way: the stop action carries triggered_at, so the core looks for a trigger Flink has
+-- forgotten in the job's checkpoint statistics; when it is not there either (FAILED, or the trigger refused while the
+-- job is no longer RUNNING) the trigger is cleared with an error and the next pass falls back as above.
+-- A restartNonce change is a spec change: for a savepoint job, this upgrade.
 -- Everything comes from the arguments; the trigger id is derived from the resource and ctx.now.
 
 local json = require "json"
@@ -68,8 +72,11 @@ local function upgrading_status(resource, prev, ctx)
     return status
 end
 
-local function stop_action(job_id, trigger, c)
-    return { type = "stop", job_id = job_id, trigger_id = trigger, target_directory = savepoint_dir(c.cfg) }
+-- triggered_at: when the trigger was recorded (epoch ms); a trigger Flink no longer knows is looked for in the job's
+-- checkpoint statistics among the savepoints completed since (the core's fallback, docs/policy-api.md).
+local function stop_action(job_id, trigger, c, triggered_at)
+    return { type = "stop", job_id = job_id, trigger_id = trigger, target_directory = savepoint_dir(c.cfg),
+             triggered_at = triggered_at }
 end
 
 local function answer(status, events, actions, requeue)
@@ -106,7 +113,7 @@ local function start(resource, c, prev, flink, ctx)
         { type = "Normal", reason = "SpecChanged", message = "UPGRADE change(s) detected, starting reconciliation." },
         { type = "Normal", reason = "Savepoint",
           message = string.format("Stopping job %s with a savepoint before the upgrade (trigger %s)", job.id, trigger) },
-    }, { stop_action(job.id, trigger, c) }, M.REQUEUE_WAIT)
+    }, { stop_action(job.id, trigger, c, js.savepointInfo.triggerTimestamp) }, M.REQUEUE_WAIT)
 end
 
 local function clear_trigger(info)
@@ -121,6 +128,14 @@ local function wait(resource, c, prev, flink, ctx)
     local events = {}
     flink_job.observe(status, flink, ctx, events)
     local result = present(flink) and present(flink.savepoints) and flink.savepoints[trigger] or nil
+    local job = flink_job.job(flink, status)
+    if result and result.status == "TRIGGER_FAILED" and job and job.state ~= "RUNNING" then
+        -- Refused because the job is no longer running, and neither the trigger nor a savepoint since it is known
+        -- (the core looked in /checkpoints first): lost. Failed, so the next pass falls back as for a job that is
+        -- not running: last-state with HA, else an error; never stateless.
+        result = { status = "FAILED", failure = string.format("the JobManager does not know trigger %s and the job " ..
+            "is %s: %s", trigger, job.state, tostring(result.error)) }
+    end
     if result and result.status == "COMPLETED" then
         js.upgradeSavepointPath = result.location
         info.lastSavepoint = { location = result.location, timeStamp = now_ms(ctx), triggerType = "UPGRADE",
@@ -141,7 +156,7 @@ local function wait(resource, c, prev, flink, ctx)
         status.error = flink_status.error_json("UpgradeFailureException",
             "Stopping the job with a savepoint failed, retrying: " .. tostring(result.error))
     end
-    return answer(status, events, { stop_action(js.jobId, trigger, c) }, M.REQUEUE_WAIT)
+    return answer(status, events, { stop_action(js.jobId, trigger, c, info.triggerTimestamp) }, M.REQUEUE_WAIT)
 end
 
 -- step(resource, c, prev, deployment, flink, ctx, changed, safe) -> what a savepoint upgrade makes of this pass:

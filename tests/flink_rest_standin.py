@@ -11,6 +11,10 @@ from Flink's REST API reference (docs/layouts/shortcodes/generated/rest_v1_dispa
   POST  /jobs/:jobid/stop                   202 {"request-id": ...}  body {"targetDirectory", "drain", "triggerId"}
   POST  /jobs/:jobid/savepoints             202 {"request-id": ...}  body {"target-directory", "cancel-job", "triggerId"}
   GET   /jobs/:jobid/savepoints/:triggerid  {"status": {"id": "IN_PROGRESS" | "COMPLETED"}, "operation": {"location"}}
+  GET   /jobs/:jobid/checkpoints            CheckpointingStatistics: {"counts", "summary", "latest": {"completed",
+                                            "savepoint", "failed", "restored"}, "history": [...]}; here only the
+                                            savepoints it took (className "completed", is_savepoint, status,
+                                            trigger_timestamp, latest_ack_timestamp, external_path, ...)
   PATCH /jobs/:jobid?mode=cancel            202 {}
   GET   /jars                               {"address", "files": [{"id", "name", "uploaded", "entry": [...]}]}
   POST  /jars/upload                        multipart/form-data, the jar in field "jarfile":
@@ -27,7 +31,10 @@ under the jobId it names; a jobId the cluster already lists is refused, as Flink
 The test drives it through /_standin/<namespace>/<name>:
   PUT  {"jobs": [{"jid", "name", "state", "start-time", "exception"}], "hang": bool, "savepoint_seconds": n,
         "jars": [{"id", "name", "uploaded"}], "run_state": "RUNNING"}
-       replaces the cluster (a field left out keeps its value; "exception" is the stack trace of a FAILED job)
+       replaces the cluster (a field left out keeps its value; "exception" is the stack trace of a FAILED job);
+       {"forget_triggers": true} makes it forget every finished savepoint operation, as Flink does after minutes
+       (rest.async.store-duration): their trigger ids answer 404 and may be sent again as new operations, while
+       their savepoints stay in /checkpoints
   GET  the cluster as the stand-in holds it, with "requests" (every "METHOD /path" it was sent, in order) and
        "savepoints_taken" (distinct savepoint operations), "runs" (the bodies of every accepted run request)
 A cluster with "hang": true accepts every connection and never answers (a JobManager that does not respond).
@@ -60,7 +67,7 @@ def cluster(key):
     c = CLUSTERS.get(key)
     if c is None:
         c = CLUSTERS[key] = {"jobs": [], "hang": False, "savepoint_seconds": 2.0, "requests": [],
-                             "operations": {}, "savepoints_taken": 0,
+                             "operations": {}, "savepoints_taken": 0, "forgotten": [], "completed_savepoints": [],
                              "jars": [], "runs": [], "run_state": "RUNNING", "uploads": []}
     return c
 
@@ -79,10 +86,18 @@ def job_details(job):
 
 
 def settle(c):
-    """Completes stop-with-savepoint operations whose time has come (the job then FINISHED)."""
+    """Completes savepoint operations whose time has come (a stop leaves the job FINISHED); each savepoint taken is
+    listed in the job's checkpoint statistics."""
     for op in c["operations"].values():
         if op["status"] == "IN_PROGRESS" and time.time() >= op["done_at"]:
             op["status"] = "COMPLETED"
+            c["completed_savepoints"].append({
+                "className": "completed", "id": len(c["completed_savepoints"]) + 1, "status": "COMPLETED",
+                "is_savepoint": True, "savepointFormat": "CANONICAL", "checkpoint_type": "SAVEPOINT",
+                "trigger_timestamp": op["trigger_timestamp"], "latest_ack_timestamp": now_ms(), "state_size": 0,
+                "checkpointed_size": 0, "end_to_end_duration": now_ms() - op["trigger_timestamp"],
+                "num_subtasks": 1, "num_acknowledged_subtasks": 1, "tasks": {}, "external_path": op["location"],
+                "discarded": False, "jid": op["jid"]})
             for job in c["jobs"]:
                 if job["jid"] == op["jid"] and op["stop"]:
                     job["state"], job["end-time"] = "FINISHED", now_ms()
@@ -162,6 +177,14 @@ class Handler(BaseHTTPRequestHandler):
         if not m or m.group(1) not in jobs:
             return 404, {"errors": ["Job could not be found."]}
         job, sub = jobs[m.group(1)], m.group(2) or ""
+        if method == "GET" and sub == "/checkpoints":
+            taken = [{k: v for k, v in sp.items() if k != "jid"} for sp in c["completed_savepoints"]
+                     if sp["jid"] == job["jid"]]
+            return 200, {"counts": {"restored": 0, "total": len(taken), "in_progress": 0, "completed": len(taken),
+                                    "failed": 0},
+                         "summary": {}, "latest": {"completed": None, "savepoint": taken[-1] if taken else None,
+                                                   "failed": None, "restored": None},
+                         "history": list(reversed(taken))}
         if method == "GET" and sub == "/exceptions":
             entries = []
             if job.get("exception"):
@@ -184,6 +207,7 @@ class Handler(BaseHTTPRequestHandler):
             directory = body.get("targetDirectory") or body.get("target-directory") or "file:///flink-savepoints"
             c["operations"][trigger] = {
                 "jid": job["jid"], "status": "IN_PROGRESS", "done_at": time.time() + c["savepoint_seconds"],
+                "trigger_timestamp": now_ms(),
                 "stop": sub == "/stop" or bool(body.get("cancel-job")),
                 "location": "%s/savepoint-%s-%s" % (directory.rstrip("/"), job["jid"][:6], trigger[-8:])}
             return 202, {"request-id": trigger}
@@ -249,7 +273,11 @@ class Handler(BaseHTTPRequestHandler):
                     if field in body:
                         c[field] = body[field]
             settle(c)
-            out = {k: v for k, v in c.items() if k != "operations"}
+            if method == "PUT" and body.get("forget_triggers"):  # finished operations only, as Flink forgets them
+                done = {t: op for t, op in c["operations"].items() if op["status"] != "IN_PROGRESS"}
+                c["forgotten"].extend(done.values())
+                c["operations"] = {t: op for t, op in c["operations"].items() if t not in done}
+            out = {k: v for k, v in c.items() if k not in ("operations", "forgotten")}
             out["operations"] = {t: {k: v for k, v in op.items() if k != "done_at"}
                                  for t, op in c["operations"].items()}
             out["file_requests"] = list(FILE_REQUESTS)

@@ -141,6 +141,32 @@ static void test_savepoint_status_reads_progress_location_and_failure(void **sta
     cJSON_Delete(body);
 }
 
+/* A CheckpointingStatistics of /jobs/:jobid/checkpoints whose latest savepoint was triggered at `at`. */
+#define CHECKPOINTS(at)                                                                                              \
+    "{\"counts\": {\"restored\": 0, \"total\": 3, \"in_progress\": 0, \"completed\": 3, \"failed\": 0},"         \
+    " \"latest\": {\"completed\": {\"className\": \"completed\", \"id\": 3, \"status\": \"COMPLETED\","              \
+    " \"is_savepoint\": false, \"trigger_timestamp\": 1795608009000, \"external_path\": \"<checkpoint-not-externally-addressable>\"},"    \
+    " \"savepoint\": {\"className\": \"completed\", \"id\": 2, \"status\": \"COMPLETED\", \"is_savepoint\": true,"     \
+    " \"trigger_timestamp\": " at ", \"latest_ack_timestamp\": 1795608003000, \"checkpoint_type\": \"SAVEPOINT\","   \
+    " \"external_path\": \"file:/sp/savepoint-a5e0ed-1\", \"discarded\": false},"                                  \
+    " \"failed\": null, \"restored\": null}, \"history\": []}"
+
+static void test_a_forgotten_trigger_is_found_in_the_checkpoint_statistics_only_if_taken_since(void **state)
+{
+    (void)state;
+    cJSON *body = parse(CHECKPOINTS("1795608002000"));
+    cJSON *sp = flink_rest_checkpoints_savepoint(body, 1795608000000.0);
+    assert_non_null(sp);
+    assert_string_equal(cJSON_GetObjectItem(sp, "status")->valuestring, "COMPLETED");
+    assert_string_equal(cJSON_GetObjectItem(sp, "location")->valuestring, "file:/sp/savepoint-a5e0ed-1");
+    cJSON_Delete(sp);
+    assert_null(flink_rest_checkpoints_savepoint(body, 1795608002001.0)); /* an older savepoint is not it */
+    cJSON_Delete(body);
+    body = parse("{\"counts\": {}, \"latest\": {\"completed\": null, \"savepoint\": null}, \"history\": []}");
+    assert_null(flink_rest_checkpoints_savepoint(body, 0));
+    cJSON_Delete(body);
+}
+
 static void test_only_32_hex_digits_are_ids(void **state)
 {
     (void)state;
@@ -172,6 +198,11 @@ static void test_actions_are_checked_before_anything_is_sent(void **state)
     assert_string_equal(err, "savepoint action: trigger_id must be 32 hexadecimal digits");
     assert_int_equal(action_ok("{\"type\": \"cancel\", \"job_id\": \"../overview\"}", err, sizeof err), -1);
     assert_non_null(strstr(err, "job_id must be a Flink job id"));
+    assert_int_equal(action_ok("{\"type\": \"savepoint\", \"job_id\": \"" JOB_A "\", \"trigger_id\": \"" JOB_B "\","
+                               " \"triggered_at\": 1795608000000}", err, sizeof err), 0);
+    assert_int_equal(action_ok("{\"type\": \"stop\", \"job_id\": \"" JOB_A "\", \"trigger_id\": \"" JOB_B "\","
+                               " \"triggered_at\": \"now\"}", err, sizeof err), -1);
+    assert_string_equal(err, "stop action: triggered_at must be epoch milliseconds");
 }
 
 static void test_a_submission_names_a_plain_jar_file_and_run_arguments(void **state)
@@ -307,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_jobs_overview_of_another_shape_is_refused),
         cmocka_unit_test(test_failure_is_the_newest_root_exception),
         cmocka_unit_test(test_savepoint_status_reads_progress_location_and_failure),
+        cmocka_unit_test(test_a_forgotten_trigger_is_found_in_the_checkpoint_statistics_only_if_taken_since),
         cmocka_unit_test(test_only_32_hex_digits_are_ids),
         cmocka_unit_test(test_actions_are_checked_before_anything_is_sent),
         cmocka_unit_test(test_a_submission_names_a_plain_jar_file_and_run_arguments),
