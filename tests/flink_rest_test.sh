@@ -50,7 +50,8 @@ k create namespace "$a" >/dev/null
 k create namespace "$b" >/dev/null
 k create namespace "$c" >/dev/null
 standin PUT "$a" '{"jobs": []}' >/dev/null
-k -n "$a" apply -f "$ref/examples/basic.yaml" >/dev/null
+# The README's example (examples/basic.yaml, upstream's basic.yaml): the "done when".
+k -n "$a" apply -f "$repo/examples/basic.yaml" >/dev/null
 
 # daemon_start LOG: the daemon, pointed at the stand-in; sets daemon_pid and port.
 daemon_start() {
