@@ -25,7 +25,8 @@
 --   job.state: suspended  cancelled or stopped as its upgradeMode says, lifecycle SUSPENDED, nothing submitted;
 --                 back to running, submitted again (from the savepoint when one was taken)
 -- A FAILED job in savepoint mode cannot take a savepoint: the change waits with an UpgradeFailed error, as a
--- FlinkDeployment without HA does. While the session cluster does not answer, no upgrade step is taken.
+-- FlinkDeployment without HA does. While the session cluster does not answer, no upgrade step is taken; a job it
+-- accepted but does not list yet is waited for (up to 30 s), so the new spec never runs beside the old one.
 
 local json = require "json"
 local objects = require "flink_objects"
@@ -101,6 +102,21 @@ function M.upgrade_mode(spec)
     return mode == "last-state" and "savepoint" or mode
 end
 
+-- A job the session cluster accepted moments ago may not be listed yet (observed.flink.submissions says it was
+-- accepted): the upgrade waits for it to be listed, then cancels it, rather than run the new spec beside it. A job
+-- still not listed LIST_GRACE_MS after the upgrade began is taken as lost with its cluster and holds nothing up.
+local LIST_GRACE_MS = 30000
+
+local function accepted_unlisted(flink, prev, ctx)
+    local id = present(prev.jobStatus) and prev.jobStatus.jobId or nil
+    local sub = present(id) and present(flink.submissions) and flink.submissions[id] or nil
+    if not (present(sub) and sub.status == "SUBMITTED") then return false end
+    if not flink_upgrade.upgrading(prev) then return true end
+    local began = prev.reconciliationStatus.reconciliationTimestamp
+    local now = flink_status.epoch_ms(ctx.now)
+    return not (math.type(began) and now) or now - began < LIST_GRACE_MS
+end
+
 -- A stateless upgrade: UPGRADING with the target spec (written before the cancel is sent), the old job cancelled;
 -- "redeploy" once it has ended or is not listed.
 local function stateless_step(resource, prev, job, ctx)
@@ -131,6 +147,15 @@ function M.upgrade(resource, prev, flink, ctx)
                  requeue_after = flink_status.REQUEUE.DEPLOYING }
     end
     local job = flink_job.job(flink, prev)
+    if not job and accepted_unlisted(flink, prev, ctx) then -- stopped or cancelled once listed
+        local status = flink_upgrade.upgrading_status(resource, prev, ctx)
+        local events = objects.list()
+        if not upgrading then
+            events[1] = event("Normal", "SpecChanged", "UPGRADE change(s) detected, starting reconciliation.")
+        end
+        return { objects = objects.list(), status = status, events = events,
+                 requeue_after = flink_upgrade.REQUEUE_WAIT }
+    end
     if M.upgrade_mode(resource.spec) ~= "savepoint" then return stateless_step(resource, prev, job, ctx) end
     -- A savepoint is taken of a job that can still take one (or whose upgrade is under way); a FAILED job cannot,
     -- and without HA the change waits with an error (flink_upgrade); a finished or cancelled one has nothing to save.
@@ -418,6 +443,26 @@ M.tests = {
         fd.status = r.status
         r = M.reconcile(fd, cluster({ { id = JOB, state = "CANCELED" }, { id = JOB2, state = "RUNNING" } }), NOW)
         assert(r.actions == nil and r.status.lifecycleState == "STABLE" and r.status.jobStatus.jobId == JOB2)
+    end,
+    ["a job accepted but not listed yet is cancelled once listed, never left running beside the new spec"] = function()
+        local fd = changed(stable(), "stateless")
+        fd.status.jobStatus.state = "RECONCILING" -- as just submitted
+        local accepted = cluster({}, { [JOB] = { status = "SUBMITTED" } })
+        local r = M.reconcile(fd, accepted, NOW)
+        assert(r.actions == nil and r.status.reconciliationStatus.state == "UPGRADING", "waits for the listing")
+        fd.status = r.status
+        r = M.reconcile(fd, cluster({ { id = JOB, state = "RUNNING" } }, { [JOB] = { status = "SUBMITTED" } }), NOW)
+        assert(r.actions[1].type == "cancel" and r.actions[1].job_id == JOB)
+        local later = { now = "2026-11-25T12:00:31Z" } -- 31 s after the upgrade began: taken as lost
+        r = M.reconcile(fd, accepted, later)
+        assert(r.actions[1].type == "submit" and r.actions[1].job_id == JOB2)
+        fd = changed(stable("savepoint"), "savepoint") -- the same in savepoint mode: stopped once listed
+        fd.status.jobStatus.state = "RECONCILING"
+        r = M.reconcile(fd, accepted, NOW)
+        assert(r.actions == nil and r.status.reconciliationStatus.state == "UPGRADING")
+        fd.status = r.status
+        r = M.reconcile(fd, cluster({ { id = JOB, state = "RUNNING" } }, { [JOB] = { status = "SUBMITTED" } }), NOW)
+        assert(r.actions[1].type == "stop" and r.actions[1].job_id == JOB)
     end,
     ["a spec change of a session job whose job has ended is submitted at once"] = function()
         local r = M.reconcile(changed(stable(), "stateless"), cluster({ { id = JOB, state = "FAILED" } }), NOW)
