@@ -5,13 +5,15 @@
 --      whatever runs keeps running, and the status says why;
 --   2. decide whether this pass may touch a running cluster: changing a job that keeps state needs
 --      a savepoint first, which flink_upgrade takes through the core (result.actions) before the
---      cluster is redeployed from it;
+--      cluster is redeployed from it; a new spec.job.savepointRedeployNonce redeploys from
+--      spec.job.initialSavepointPath at once instead, whatever the job's state (flink_upgrade.redeploy_path);
 --   3. build the objects as Flink's own Kubernetes decorators would (flink_jobmanager,
 --      flink_taskmanager) from the effective configuration (flink_config);
 --   4. report in the status what Kubernetes shows (flink_status) and what the JobManager's REST API
 --      answered last, observed.flink (flink_job);
---   5. take the savepoint a new spec.job.savepointTriggerNonce asks for, the job left running
---      (flink_savepoint). A new spec.restartNonce is a spec change like any other (step 2).
+--   5. take the savepoint a new spec.job.savepointTriggerNonce asks for, and the checkpoint a new
+--      spec.job.checkpointTriggerNonce asks for, the job left running (flink_savepoint, flink_checkpoint).
+--      A new spec.restartNonce is a spec change like any other (step 2).
 -- A resource being deleted gets its cleanup instead (flink_cleanup).
 -- Everything comes in through the arguments and time from ctx.now: same input, same answer.
 
@@ -25,6 +27,7 @@ local flink_status = require "flink_status"
 local flink_job = require "flink_job"
 local flink_upgrade = require "flink_upgrade"
 local flink_savepoint = require "flink_savepoint"
+local flink_checkpoint = require "flink_checkpoint"
 local cleanup = require "flink_cleanup"
 local session_job = require "flink_session_job"
 
@@ -184,20 +187,24 @@ function M.reconcile(resource, observed, ctx)
     local suspended = c.application and resource.spec.job.state == "suspended"
 
     local flink = observed and present(observed.flink) and observed.flink or nil
-    if changed and deployment and flink_savepoint.in_flight(prev) then
+    -- spec.job.savepointRedeployNonce: upstream's SAVEPOINT_REDEPLOY, which no savepoint or upgrade holds up
+    local redeploy = c.application and flink_upgrade.redeploy_path(resource) or nil
+    if changed and deployment and flink_savepoint.in_flight(prev) and not redeploy then
         -- upstream's shouldWaitForPendingSavepoint: the manual savepoint first, then the change
         return flink_savepoint.waiting(resource, c, prev, flink, ctx)
     end
-    local step = flink_upgrade.step(resource, c, prev, deployment, flink, ctx, changed, M.safe_to_change(c))
+    local step = not redeploy and
+        flink_upgrade.step(resource, c, prev, deployment, flink, ctx, changed, M.safe_to_change(c)) or nil
     if type(step) == "table" then return step end -- stopping the job with a savepoint, or waiting for it
     if step == "redeploy" then changed = true end -- the target spec, from the savepoint just taken
-    local restore = flink_upgrade.restore_path(prev, c)
+    local restore = redeploy or flink_upgrade.restore_path(prev, c)
     if restore then c.cfg["execution.savepoint.path"] = restore end
 
     local status = objects.copy(prev or {})
     local events = objects.list()
     status.error = json.null
     if present(resource.metadata.generation) then status.observedGeneration = resource.metadata.generation end
+    if redeploy then flink_upgrade.redeploying(status, redeploy) end
 
     if suspended then
         -- Upstream deletes the cluster of a suspended job (keeping HA metadata): an empty plan.
@@ -230,10 +237,16 @@ function M.reconcile(resource, observed, ctx)
         present(rs.lastStableSpec) and rs.lastStableSpec == rs.lastReconciledSpec, deployment ~= nil or resuming,
         job_state)
     status.error = M.status_error(failure, job, job_state, flink, prev, deployment, events)
-    -- spec.job.savepointTriggerNonce: a savepoint of the running job, which keeps running (flink_savepoint)
+    -- spec.job.savepointTriggerNonce and checkpointTriggerNonce: a savepoint or a checkpoint of the running job,
+    -- which keeps running (flink_savepoint, flink_checkpoint)
     local actions = nil
     if c.application and deployment and not changed then
         actions = flink_savepoint.step(status, resource, c, job, flink, ctx, events)
+        local checkpoint = flink_checkpoint.step(status, resource, c, job, flink, ctx, events)
+        if checkpoint then
+            actions = actions or {}
+            actions[#actions + 1] = checkpoint[1]
+        end
     end
 
     if not deployment and jm == "DEPLOYING" then
@@ -241,7 +254,12 @@ function M.reconcile(resource, observed, ctx)
     elseif jm == "MISSING" then
         events[#events + 1] = event("Warning", "RecoverDeployment", "Recovering lost deployment")
     elseif deployment and changed then
-        events[#events + 1] = event("Normal", "SpecChanged", "UPGRADE change(s) detected, starting reconciliation.")
+        events[#events + 1] = event("Normal", "SpecChanged", string.format(
+            "%s change(s) detected, starting reconciliation.", redeploy and "SAVEPOINT_REDEPLOY" or "UPGRADE"))
+    end
+    if redeploy and deployment and c.ha then
+        -- upstream cancels the job statelessly, its HA metadata with it: the new JobManager must not resume from it
+        actions = objects.list({ { type = "delete_ha_configmaps" } })
     end
 
     local requeue = flink_status.REQUEUE[jm]
@@ -852,6 +870,135 @@ M.tests = {
         fd.status = r.status
         r = M.reconcile(fd, seen, NOW)
         assert(r.actions[1].type == "stop" and r.status.lifecycleState == "UPGRADING", "then the upgrade")
+    end,
+    ["a checkpoint trigger nonce takes one checkpoint of the running job and rolls nothing"] = function()
+        local fd, seen = savepoint_job()
+        local before = json.encode(M.reconcile(fd, seen, NOW).objects)
+        fd.spec.job.checkpointTriggerNonce = 7
+        fd.metadata.generation = 2
+        local r = M.reconcile(fd, seen, NOW)
+        local a, info = r.actions[1], r.status.jobStatus.checkpointInfo
+        assert(#r.actions == 1 and a.type == "checkpoint" and a.job_id == JOB_ID and a.trigger_id == info.triggerId)
+        assert(a.checkpoint_type == "FULL" and r.requeue_after == 2)
+        assert(info.triggerType == "MANUAL" and info.triggerTimestamp == 1795608000000 and info.formatType == "FULL")
+        assert(r.status.lifecycleState == "STABLE" and r.status.jobStatus.jobId == JOB_ID)
+        assert(r.status.jobStatus.savepointInfo.triggerId == nil, "no savepoint")
+        assert(json.decode(r.status.reconciliationStatus.lastReconciledSpec).spec.job.checkpointTriggerNonce == 7)
+        assert(r.events[#r.events].reason == "CheckpointTriggered")
+        assert(json.encode(r.objects) == before, "the same objects: no rollout, the same job id")
+    end,
+    ["a completed manual checkpoint is recorded with its nonce and is not taken again"] = function()
+        local fd, seen = savepoint_job()
+        fd.spec.job.checkpointTriggerNonce = 7
+        fd.status = M.reconcile(fd, seen, NOW).status
+        local trigger = fd.status.jobStatus.checkpointInfo.triggerId
+        seen.flink.checkpoints = { [trigger] = { job_id = JOB_ID, status = "IN_PROGRESS" } }
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.actions[1].type == "checkpoint" and r.actions[1].trigger_id == trigger, "asked until flink says")
+        seen.flink.checkpoints[trigger] = { job_id = JOB_ID, status = "COMPLETED", checkpoint_id = 12 }
+        r = M.reconcile(fd, seen, NOW)
+        local info = r.status.jobStatus.checkpointInfo
+        assert(r.actions == nil and info.triggerId == json.null and info.triggerType == json.null)
+        local last = info.lastCheckpoint
+        assert(last.triggerType == "MANUAL" and last.triggerNonce == 7 and last.formatType == "FULL")
+        assert(last.timeStamp == 1795608000000 and last.location == nil, "the CRD's Checkpoint has no location")
+        assert(r.events[#r.events].reason == "CheckpointCompleted")
+        fd.status = r.status
+        r = M.reconcile(fd, seen, NOW)
+        assert(r.actions == nil and #r.events == 0, "the same nonce is not taken twice")
+    end,
+    ["a failed manual checkpoint is a warning and its nonce is not tried again"] = function()
+        local fd, seen = savepoint_job()
+        fd.spec.job.checkpointTriggerNonce = 1
+        fd.status = M.reconcile(fd, seen, NOW).status
+        local trigger = fd.status.jobStatus.checkpointInfo.triggerId
+        seen.flink.checkpoints = { [trigger] = { job_id = JOB_ID, status = "FAILED", failure = "CheckpointException: declined" } }
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.actions == nil and r.events[#r.events].reason == "CheckpointError")
+        assert(r.events[#r.events].message:find("declined", 1, true))
+        assert(r.status.jobStatus.checkpointInfo.triggerId == json.null)
+        fd.status = r.status
+        assert(M.reconcile(fd, seen, NOW).actions == nil)
+    end,
+    ["a savepoint and a checkpoint nonce bumped together take one of each"] = function()
+        local fd, seen = savepoint_job()
+        fd.spec.job.savepointTriggerNonce, fd.spec.job.checkpointTriggerNonce = 3, 4
+        local r = M.reconcile(fd, seen, NOW)
+        assert(#r.actions == 2 and r.actions[1].type == "savepoint" and r.actions[2].type == "checkpoint")
+        local spec = json.decode(r.status.reconciliationStatus.lastReconciledSpec).spec.job
+        assert(spec.savepointTriggerNonce == 3 and spec.checkpointTriggerNonce == 4)
+    end,
+    ["a checkpoint nonce on a flink without the endpoint is an error once, and nothing is sent"] = function()
+        local fd = basic(function(f) f.spec.flinkVersion = "v1_16"; f.spec.image = "flink:1.16" end)
+        local seen = observed_deployment("dep-uid", true)
+        fd.status = M.reconcile(fd, seen, NOW).status
+        seen.flink = flink_answer({ job_in("RUNNING") })
+        fd.status = M.reconcile(fd, seen, NOW).status
+        fd.spec.job.checkpointTriggerNonce = 1
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.actions == nil and r.events[#r.events].reason == "CheckpointError")
+        assert(json.decode(r.status.error).message:find("need Flink 1.17 or later", 1, true))
+        assert(r.status.jobStatus.checkpointInfo.triggerId == nil)
+        fd.status = r.status
+        local again = M.reconcile(fd, seen, NOW)
+        assert(again.actions == nil and #again.events == 0 and again.status.error == r.status.error, "one warning")
+    end,
+    ["no manual checkpoint of a job that is not running"] = function()
+        local fd, seen = savepoint_job()
+        seen.flink = flink_answer({ job_in("RESTARTING") })
+        fd.spec.job.checkpointTriggerNonce = 1
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.actions == nil and r.status.jobStatus.checkpointInfo.triggerId == nil)
+    end,
+    ["a savepoint redeploy nonce redeploys the job from initialSavepointPath at once, no savepoint taken"] = function()
+        local fd, seen = savepoint_job()
+        fd.spec.job.initialSavepointPath = "file:///sp/given"
+        fd.spec.job.savepointRedeployNonce = 1
+        fd.metadata.generation = 2
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.actions == nil, "no stop, no savepoint; without HA nothing else to do")
+        assert(config_text(r, "basic-example")["config.yaml"]:find("execution.savepoint.path: file:///sp/given", 1, true))
+        local dep = by_key(r.objects)["Deployment/basic-example"]
+        assert(dep.spec.template.metadata.annotations[jobmanager.GENERATION_ANNOTATION] == "2", "rolled")
+        local s = r.status
+        assert(s.jobStatus.jobId ~= JOB_ID and s.jobStatus.state == "RECONCILING" and s.jobManagerDeploymentStatus == "DEPLOYING")
+        assert(s.jobStatus.upgradeSavepointPath == "file:///sp/given" and s.reconciliationStatus.state == "DEPLOYED")
+        assert(json.decode(s.reconciliationStatus.lastReconciledSpec).spec.job.savepointRedeployNonce == 1)
+        assert(r.events[1].reason == "SpecChanged" and r.events[1].message:find("^SAVEPOINT_REDEPLOY"))
+        fd.status = s
+        local again = M.reconcile(fd, seen, NOW)
+        assert(again.actions == nil and again.events[1] == nil and json.encode(again.objects) == json.encode(r.objects),
+            "once: the same nonce again is no change")
+        fd.spec.job.savepointRedeployNonce = nil
+        again = M.reconcile(fd, seen, NOW)
+        assert(again.events[1] == nil and json.encode(again.objects) == json.encode(r.objects), "removing it neither")
+    end,
+    ["a savepoint redeploy with HA deletes the HA metadata the new JobManager would resume from"] = function()
+        local fd, seen = savepoint_job()
+        fd.spec.flinkConfiguration["high-availability"] = { type = "kubernetes", storageDir = "file:///ha" }
+        fd.status = M.reconcile(fd, seen, NOW).status
+        fd.spec.job.initialSavepointPath = "file:///sp/given"
+        fd.spec.job.savepointRedeployNonce = 1
+        local r = M.reconcile(fd, seen, NOW)
+        assert(#r.actions == 1 and r.actions[1].type == "delete_ha_configmaps" and #r.objects > 0)
+    end,
+    ["a savepoint redeploy nonce abandons the savepoint an upgrade waits for"] = function()
+        local fd, seen, trigger = upgrading_job()
+        seen.flink.savepoints = { [trigger] = { job_id = JOB_ID, status = "IN_PROGRESS" } }
+        fd.spec.job.initialSavepointPath = "file:///sp/given"
+        fd.spec.job.savepointRedeployNonce = 9
+        fd.metadata.generation = 3
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.objects and r.actions == nil and r.status.jobStatus.savepointInfo.triggerId == json.null)
+        assert(r.status.reconciliationStatus.state == "DEPLOYED" and r.status.lifecycleState ~= "UPGRADING")
+        assert(config_text(r, "basic-example")["config.yaml"]:find("execution.savepoint.path: file:///sp/given", 1, true))
+    end,
+    ["a savepoint redeploy nonce without initialSavepointPath is refused and rolls nothing"] = function()
+        local fd, seen = savepoint_job()
+        fd.spec.job.savepointRedeployNonce = 1
+        local r = M.reconcile(fd, seen, NOW)
+        assert(r.objects == nil and r.actions == nil and r.events[1].reason == "ValidationError")
+        assert(json.decode(r.status.error).message:find("spec.job.initialSavepointPath: required", 1, true))
     end,
     ["a stop the jobmanager no longer knows falls back to last-state with HA, else waits with an error"] = function()
         local fd, seen, trigger = upgrading_job()

@@ -42,6 +42,8 @@ struct target {
     char asking[33];       /* the job whose cause, or the trigger whose progress, is being asked for */
     int sp_next;           /* the next entry of `savepoints` this poll asks about */
     cJSON *savepoints;     /* trigger id -> {job_id, status, location, failure, error} (owned) */
+    int cp_next;           /* the next entry of `checkpoints` this poll asks about */
+    cJSON *checkpoints;    /* trigger id -> {job_id, status, checkpoint_id, failure, error} (owned) */
     cJSON *cancels;        /* job id -> ev_now() of the last cancel sent (owned) */
     cJSON *submissions;    /* job id -> {status = SUBMITTED | FAILED, error}: the session jobs submitted (owned) */
     cJSON *submits;        /* job id -> ev_now() of the last submission sent (owned) */
@@ -49,7 +51,7 @@ struct target {
     struct act_call *acts; /* actions in flight */
 };
 
-enum act_type { ACT_SAVEPOINT, ACT_CANCEL, ACT_SUBMIT };
+enum act_type { ACT_SAVEPOINT, ACT_CANCEL, ACT_SUBMIT, ACT_CHECKPOINT };
 
 /* One action in flight. */
 struct act_call {
@@ -116,6 +118,7 @@ static void target_free(void *p)
         act_unlink(t->acts);
     }
     cJSON_Delete(t->savepoints);
+    cJSON_Delete(t->checkpoints);
     cJSON_Delete(t->cancels);
     cJSON_Delete(t->submissions);
     cJSON_Delete(t->submits);
@@ -164,6 +167,8 @@ static cJSON *observation_core(const struct target *t)
     cJSON_AddBoolToObject(core, "reachable", t->reachable);
     cJSON_AddItemToObject(core, "jobs", t->jobs ? cJSON_Duplicate(t->jobs, 1) : cJSON_CreateArray());
     cJSON_AddItemToObject(core, "savepoints", t->savepoints ? cJSON_Duplicate(t->savepoints, 1) : cJSON_CreateObject());
+    cJSON_AddItemToObject(core, "checkpoints",
+                          t->checkpoints ? cJSON_Duplicate(t->checkpoints, 1) : cJSON_CreateObject());
     cJSON_AddItemToObject(core, "submissions",
                           t->submissions ? cJSON_Duplicate(t->submissions, 1) : cJSON_CreateObject());
     return core;
@@ -193,13 +198,19 @@ static int savepoint_in_progress(const cJSON *entry)
     return s && strcmp(s, "IN_PROGRESS") == 0;
 }
 
-/* In transition: poll again soon. Steady (every job RUNNING or finished, no savepoint in flight): poll seldom. */
+/* In transition: poll again soon. Steady (every job RUNNING or finished, no savepoint or checkpoint in flight): poll
+ * seldom. */
 static double poll_interval(const struct target *t)
 {
     const cJSON *j;
     if (!t->reachable || cJSON_GetArraySize(t->jobs) == 0)
         return FLINK_OBSERVER_FAST;
     cJSON_ArrayForEach(j, t->savepoints)
+    {
+        if (savepoint_in_progress(j))
+            return FLINK_OBSERVER_FAST;
+    }
+    cJSON_ArrayForEach(j, t->checkpoints)
     {
         if (savepoint_in_progress(j))
             return FLINK_OBSERVER_FAST;
@@ -268,6 +279,7 @@ static void failures_attach(struct target *t, cJSON *jobs)
 
 static void on_exceptions(void *ud, const struct flink_rest_answer *a);
 static void poll_savepoints(struct target *t);
+static void poll_checkpoints(struct target *t);
 
 /* Asks for the cause of the next FAILED job of the poll that has none yet, or ends the poll. */
 static void poll_failures(struct target *t)
@@ -291,6 +303,7 @@ static void poll_failures(struct target *t)
             return;
     }
     t->sp_next = 0;
+    t->cp_next = 0;
     poll_savepoints(t);
 }
 
@@ -306,21 +319,40 @@ static void on_exceptions(void *ud, const struct flink_rest_answer *a)
 
 static void on_savepoint(void *ud, const struct flink_rest_answer *a);
 
-/* Asks how each savepoint in progress is doing, one after the other, then ends the poll. */
-static void poll_savepoints(struct target *t)
+/* Asks GET /jobs/:jobid/<what>/:triggerid for the next entry of map from *next on that is in progress; done gets
+ * the answer. Returns whether a question was sent (0: none left). */
+static int poll_progress(struct target *t, const cJSON *map, int *next, const char *what, flink_rest_done_fn done)
 {
     char path[128], err[256];
     const cJSON *e;
-    while ((e = cJSON_GetArrayItem(t->savepoints, t->sp_next)) != NULL) {
-        t->sp_next++;
+    while ((e = cJSON_GetArrayItem(map, *next)) != NULL) {
+        (*next)++;
         if (!savepoint_in_progress(e))
             continue;
         snprintf(t->asking, sizeof t->asking, "%s", e->string);
-        snprintf(path, sizeof path, "/jobs/%s/savepoints/%s", status_of(e, "job_id"), e->string);
-        if ((t->call = flink_rest_request(t->o->o.rest, t->ns, t->name, "GET", path, NULL, on_savepoint, t, err,
+        snprintf(path, sizeof path, "/jobs/%s/%s/%s", status_of(e, "job_id"), what, e->string);
+        if ((t->call = flink_rest_request(t->o->o.rest, t->ns, t->name, "GET", path, NULL, done, t, err,
                                           sizeof err)) != NULL)
-            return;
+            return 1;
     }
+    return 0;
+}
+
+/* Asks how each savepoint in progress is doing, one after the other, then about the checkpoints. */
+static void poll_savepoints(struct target *t)
+{
+    if (!poll_progress(t, t->savepoints, &t->sp_next, "savepoints", on_savepoint))
+        poll_checkpoints(t);
+}
+
+static void on_checkpoint(void *ud, const struct flink_rest_answer *a);
+
+/* Asks how each manual checkpoint in progress is doing (GET /jobs/:jobid/checkpoints/:triggerid), one after the
+ * other, then ends the poll. */
+static void poll_checkpoints(struct target *t)
+{
+    if (poll_progress(t, t->checkpoints, &t->cp_next, "checkpoints", on_checkpoint))
+        return;
     cJSON *jobs = t->polling;
     t->polling = NULL;
     failures_attach(t, jobs);
@@ -336,9 +368,9 @@ static void map_put(cJSON **map, const char *key, cJSON *value)
         cJSON_AddItemToObject(*map, key, value);
 }
 
-/* Sets savepoints[trigger] to a new entry for job; replaces one that is there. */
-static void savepoint_set(struct target *t, const char *trigger, const char *job, const char *status, cJSON *from,
-                          const char *error)
+/* Sets (*map)[trigger] to a new entry for job (`from`, or a new object); replaces one that is there. */
+static void snapshot_set(cJSON **map, const char *trigger, const char *job, const char *status, cJSON *from,
+                         const char *error)
 {
     cJSON *e = from ? from : cJSON_CreateObject();
     cJSON_AddStringToObject(e, "job_id", job);
@@ -346,7 +378,13 @@ static void savepoint_set(struct target *t, const char *trigger, const char *job
         cJSON_AddStringToObject(e, "status", status);
     if (error)
         cJSON_AddStringToObject(e, "error", error);
-    map_put(&t->savepoints, trigger, e);
+    map_put(map, trigger, e);
+}
+
+static void savepoint_set(struct target *t, const char *trigger, const char *job, const char *status, cJSON *from,
+                          const char *error)
+{
+    snapshot_set(&t->savepoints, trigger, job, status, from, error);
 }
 
 /* When the savepoints entry `e` was triggered (epoch ms, from the policy's action), or -1 when not said. */
@@ -357,6 +395,24 @@ static double entry_triggered_at(const cJSON *e)
 }
 
 static void on_savepoint_checkpoints(void *ud, const struct flink_rest_answer *a);
+
+/* Records in (*map)[t->asking] what a progress question for job's trigger was answered, as `parse` reads it; an
+ * answer of another shape, or a 404 (the JobManager does not know the trigger), has FAILED; any other error records
+ * nothing, so the trigger stays in progress and is asked about again. */
+static void progress_record(struct target *t, cJSON **map, const char *job, const struct flink_rest_answer *a,
+                            cJSON *(*parse)(const cJSON *, char *, size_t))
+{
+    char job_id[33], why[512];
+    snprintf(job_id, sizeof job_id, "%s", job); /* job lives in the entry that is replaced */
+    cJSON *progress = a->error ? NULL : parse(a->body, why, sizeof why);
+    if (progress == NULL && (a->status == 404 || !a->error)) {
+        progress = cJSON_CreateObject();
+        cJSON_AddStringToObject(progress, "status", "FAILED");
+        cJSON_AddStringToObject(progress, "failure", a->error ? a->error : why);
+    }
+    if (progress)
+        snapshot_set(map, t->asking, job_id, NULL, progress, NULL);
+}
 
 /* A trigger the JobManager no longer knows (404): Flink keeps a finished operation for minutes only, so its
  * savepoint is looked for in the job's checkpoint statistics (latest.savepoint, triggered since the trigger was
@@ -378,24 +434,13 @@ static int savepoint_lookup(struct target *t, const cJSON *e)
 static void on_savepoint(void *ud, const struct flink_rest_answer *a)
 {
     struct target *t = ud;
-    char why[512];
     t->call = NULL;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(t->savepoints, t->asking);
     const char *job = e ? status_of(e, "job_id") : NULL;
     if (job != NULL && a->status == 404 && savepoint_lookup(t, e))
         return;
-    if (job != NULL) {
-        char job_id[33];
-        snprintf(job_id, sizeof job_id, "%s", job);
-        cJSON *progress = a->error ? NULL : flink_rest_savepoint_parse(a->body, why, sizeof why);
-        if (progress == NULL && (a->status == 404 || !a->error)) {
-            progress = cJSON_CreateObject();
-            cJSON_AddStringToObject(progress, "status", "FAILED");
-            cJSON_AddStringToObject(progress, "failure", a->error ? a->error : why);
-        }
-        if (progress)
-            savepoint_set(t, t->asking, job_id, NULL, progress, NULL);
-    }
+    if (job != NULL)
+        progress_record(t, &t->savepoints, job, a, flink_rest_savepoint_parse);
     poll_savepoints(t);
 }
 
@@ -427,6 +472,19 @@ static void on_savepoint_checkpoints(void *ud, const struct flink_rest_answer *a
         savepoint_set(t, t->asking, job_id, NULL, found, NULL);
     }
     poll_savepoints(t);
+}
+
+/* A manual checkpoint's progress. A trigger the JobManager does not know (404: it restarted, or forgot the finished
+ * operation) has failed; any other error leaves it in progress, to be asked again. */
+static void on_checkpoint(void *ud, const struct flink_rest_answer *a)
+{
+    struct target *t = ud;
+    t->call = NULL;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(t->checkpoints, t->asking);
+    const char *job = e ? status_of(e, "job_id") : NULL;
+    if (job != NULL)
+        progress_record(t, &t->checkpoints, job, a, flink_rest_checkpoint_parse);
+    poll_checkpoints(t);
 }
 
 static void on_overview(void *ud, const struct flink_rest_answer *a)
@@ -553,9 +611,9 @@ int flink_observer_action_check(const cJSON *a, char *err, size_t errlen)
     const char *type = status_of(a, "type");
     const cJSON *dir = cJSON_GetObjectItemCaseSensitive(a, "target_directory");
     if (!cJSON_IsObject(a) || type == NULL ||
-        (strcmp(type, "stop") != 0 && strcmp(type, "savepoint") != 0 && strcmp(type, "cancel") != 0 &&
-         strcmp(type, "submit") != 0 && strcmp(type, "delete_ha_configmaps") != 0)) {
-        strutil_errf(err, errlen, "an action is a table whose type is stop, savepoint, cancel, submit or "
+        (strcmp(type, "stop") != 0 && strcmp(type, "savepoint") != 0 && strcmp(type, "checkpoint") != 0 &&
+         strcmp(type, "cancel") != 0 && strcmp(type, "submit") != 0 && strcmp(type, "delete_ha_configmaps") != 0)) {
+        strutil_errf(err, errlen, "an action is a table whose type is stop, savepoint, checkpoint, cancel, submit or "
                                   "delete_ha_configmaps");
         return -1;
     }
@@ -573,6 +631,14 @@ int flink_observer_action_check(const cJSON *a, char *err, size_t errlen)
     }
     if (dir && !cJSON_IsString(dir)) {
         strutil_errf(err, errlen, "%s action: target_directory must be a string", type);
+        return -1;
+    }
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(a, "checkpoint_type");
+    if (ct && (strcmp(type, "checkpoint") != 0 || !cJSON_IsString(ct) ||
+               (strcmp(ct->valuestring, "FULL") != 0 && strcmp(ct->valuestring, "INCREMENTAL") != 0 &&
+                strcmp(ct->valuestring, "CONFIGURED") != 0))) {
+        strutil_errf(err, errlen, "%s action: checkpoint_type is a checkpoint's only, one of FULL, INCREMENTAL or "
+                                  "CONFIGURED", type);
         return -1;
     }
     const cJSON *at = cJSON_GetObjectItemCaseSensitive(a, "triggered_at");
@@ -593,14 +659,15 @@ static void target_poll_soon(struct target *t)
     ev_timer_start(t->o->o.loop, &t->timer);
 }
 
-/* Drops the savepoints that are over: a new trigger means the policy has recorded what it needed of them. */
-static void savepoints_prune(struct target *t)
+/* Drops the savepoints (or checkpoints) of map that are over: a new trigger means the policy has recorded what it
+ * needed of them. */
+static void snapshots_prune(cJSON *map)
 {
-    cJSON *e = t->savepoints ? t->savepoints->child : NULL;
+    cJSON *e = map ? map->child : NULL;
     while (e) {
         cJSON *next = e->next;
         if (!savepoint_in_progress(e))
-            cJSON_Delete(cJSON_DetachItemViaPointer(t->savepoints, e));
+            cJSON_Delete(cJSON_DetachItemViaPointer(map, e));
         e = next;
     }
 }
@@ -638,23 +705,28 @@ static double submit_backoff(const struct target *t, const char *job)
 
 static const char *act_name(enum act_type type)
 {
-    return type == ACT_CANCEL ? "cancel" : type == ACT_SUBMIT ? "submit" : "savepoint";
+    return type == ACT_CANCEL ? "cancel" : type == ACT_SUBMIT ? "submit" : type == ACT_CHECKPOINT ? "checkpoint"
+                                                                                                  : "savepoint";
 }
 
 static void on_act(void *ud, const struct flink_rest_answer *a)
 {
     struct act_call *c = ud;
     struct target *t = c->t;
-    const char *trigger = c->type == ACT_SAVEPOINT ? c->trigger : NULL;
+    const char *trigger = c->type == ACT_SAVEPOINT || c->type == ACT_CHECKPOINT ? c->trigger : NULL;
     if (a->error)
         log_object(LOG_LEVEL_WARN, t->ns, t->name, "flink action failed", "action", act_name(c->type), "job",
                    c->job, "error", a->error, trigger ? "trigger" : NULL, trigger, NULL);
     else
         log_object(LOG_LEVEL_INFO, t->ns, t->name, "flink action accepted", "action", act_name(c->type), "job",
                    c->job, trigger ? "trigger" : NULL, trigger, NULL);
-    if (c->type == ACT_SAVEPOINT) {
+    if (c->type == ACT_CHECKPOINT) {
         if (!a->error)
-            savepoints_prune(t);
+            snapshots_prune(t->checkpoints);
+        snapshot_set(&t->checkpoints, c->trigger, c->job, a->error ? "TRIGGER_FAILED" : "IN_PROGRESS", NULL, a->error);
+    } else if (c->type == ACT_SAVEPOINT) {
+        if (!a->error)
+            snapshots_prune(t->savepoints);
         cJSON *e = cJSON_CreateObject();
         if (c->triggered_at >= 0) /* for the look at /checkpoints should Flink forget the trigger */
             cJSON_AddNumberToObject(e, "triggered_at", c->triggered_at);
@@ -871,12 +943,23 @@ static char *act_request(struct target *t, const cJSON *a, const char **method, 
         snprintf(path, pathlen, "/jars");
         return run_body(a);
     }
-    const cJSON *known = cJSON_GetObjectItemCaseSensitive(t->savepoints, trigger);
+    int checkpoint = strcmp(type, "checkpoint") == 0;
+    const cJSON *known = cJSON_GetObjectItemCaseSensitive(checkpoint ? t->checkpoints : t->savepoints, trigger);
     const char *st = status_of(known, "status");
     if ((st && strcmp(st, "TRIGGER_FAILED") != 0) || act_in_flight(t, job, trigger))
         return NULL;
     int stop = strcmp(type, "stop") == 0;
     cJSON *body = cJSON_CreateObject();
+    if (checkpoint) { /* Flink's CheckpointTriggerRequestBody */
+        const char *kind = status_of(a, "checkpoint_type");
+        cJSON_AddStringToObject(body, "checkpointType", kind ? kind : "FULL");
+        cJSON_AddStringToObject(body, "triggerId", trigger);
+        *method = "POST";
+        snprintf(path, pathlen, "/jobs/%s/checkpoints", job);
+        char *text = json_print_sorted(body);
+        cJSON_Delete(body);
+        return text;
+    }
     cJSON_AddBoolToObject(body, stop ? "drain" : "cancel-job", 0);
     if (dir)
         cJSON_AddStringToObject(body, stop ? "targetDirectory" : "target-directory", dir);
@@ -935,12 +1018,16 @@ void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *
             continue;
         }
         c->t = t;
-        c->type = strcmp(type, "cancel") == 0 ? ACT_CANCEL : strcmp(type, "submit") == 0 ? ACT_SUBMIT : ACT_SAVEPOINT;
+        c->type = strcmp(type, "cancel") == 0       ? ACT_CANCEL
+                  : strcmp(type, "submit") == 0     ? ACT_SUBMIT
+                  : strcmp(type, "checkpoint") == 0 ? ACT_CHECKPOINT
+                                                    : ACT_SAVEPOINT;
         const cJSON *at = cJSON_GetObjectItemCaseSensitive(a, "triggered_at");
         c->triggered_at = c->type == ACT_SAVEPOINT && cJSON_IsNumber(at) ? at->valuedouble : -1;
         snprintf(c->job, sizeof c->job, "%s", status_of(a, "job_id"));
+        int snapshot = c->type == ACT_SAVEPOINT || c->type == ACT_CHECKPOINT;
         snprintf(c->trigger, sizeof c->trigger, "%s",
-                 c->type == ACT_SAVEPOINT ? status_of(a, "trigger_id") : c->type == ACT_SUBMIT ? "submit" : "");
+                 snapshot ? status_of(a, "trigger_id") : c->type == ACT_SUBMIT ? "submit" : "");
         if (c->type == ACT_SUBMIT) { /* GET /jars first; its answer sends the run with this body */
             c->run_body = body;
             body = NULL;
@@ -950,9 +1037,9 @@ void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *
         }
         c->next = t->acts;
         t->acts = c;
-        /* Only a savepoint has a trigger: the NULL key ends the list there for the others. */
+        /* Only a savepoint or checkpoint has a trigger: the NULL key ends the list there for the others. */
         log_object(LOG_LEVEL_INFO, t->ns, t->name, "flink action", "action", type, "job", c->job,
-                   c->type == ACT_SAVEPOINT ? "trigger" : NULL, c->trigger, NULL);
+                   snapshot ? "trigger" : NULL, c->trigger, NULL);
         if (c->triggered_at >= 0) { /* a trigger not sent by this process: /checkpoints first (on_act_checkpoints) */
             snprintf(c->post_path, sizeof c->post_path, "%s", path);
             c->post_body = body;

@@ -5,14 +5,17 @@
  * handed to `changed` so that it is reconciled again.
  *
  * Polling: every FLINK_OBSERVER_FAST seconds while the cluster is in transition (unreachable, no job yet, a job
- * starting, restarting or failing, a savepoint in flight), every FLINK_OBSERVER_STEADY seconds once every job is
- * RUNNING or finished. One call per cluster at a time; each is bounded by FLINK_REST_TIMEOUT_MS, so a JobManager
+ * starting, restarting or failing, a savepoint or checkpoint in flight), every FLINK_OBSERVER_STEADY seconds once
+ * every job is RUNNING or finished. One call per cluster at a time; each is bounded by FLINK_REST_TIMEOUT_MS, so a JobManager
  * that never answers costs one pending call and delays nothing else.
  *
  * Actions: what reconcile() asks in result.actions (docs/policy-api.md), performed once the reconcile's writes have
  * succeeded, so that its status (which records the intent) is stored before anything is done to the job:
  *   stop       POST /jobs/<job_id>/stop {targetDirectory, drain: false, triggerId}: stop with a savepoint
  *   savepoint  POST /jobs/<job_id>/savepoints {target-directory, cancel-job: false, triggerId}
+ *   checkpoint POST /jobs/<job_id>/checkpoints {checkpointType, triggerId}: a manual checkpoint (Flink 1.17 and
+ *              later), its progress polled with GET /jobs/<job_id>/checkpoints/<trigger_id> and reported as
+ *              observed.flink.checkpoints[trigger_id]; a trigger the JobManager answers 404 for has FAILED
  *   cancel     PATCH /jobs/<job_id>?mode=cancel
  *   submit     GET /jars, then POST /jars/<id>/run {jobId, entryClass, programArgsList, parallelism, savepointPath}
  *              for the newest jar the JobManager lists under jar_name (a FlinkSessionJob's job); when it lists
@@ -69,8 +72,9 @@ void flink_observer_track(struct flink_observer *o, const char *key, const char 
  * is not tracked (no JobManager Deployment) are dropped with a log line. */
 void flink_observer_act(struct flink_observer *o, const char *key, const cJSON *actions);
 
-/* Checks one action of a policy's answer: {type = stop | savepoint | cancel, job_id, trigger_id (stop and
- * savepoint), target_directory (optional)}; {type = submit, job_id, jar_name, jar_uri (its last path
+/* Checks one action of a policy's answer: {type = stop | savepoint | checkpoint | cancel, job_id, trigger_id (stop,
+ * savepoint and checkpoint), target_directory (optional), checkpoint_type (checkpoint only, optional: FULL,
+ * INCREMENTAL or CONFIGURED; FULL when left out)}; {type = submit, job_id, jar_name, jar_uri (its last path
  * segment is jar_name), entry_class, args, parallelism, savepoint_path}; {type = delete_ha_configmaps}. Returns 0,
  * or -1 with why in err. A stop or savepoint may say triggered_at (epoch ms, see above). */
 int flink_observer_action_check(const cJSON *action, char *err, size_t errlen);

@@ -324,6 +324,15 @@ cJSON *flink_rest_failure_parse(const cJSON *exceptions)
     return out;
 }
 
+/* The first line of a SerializedThrowable's stack trace ({"class", "stack-trace", ...}), else its class, else
+ * `none`. */
+static void throwable_line(const cJSON *cause, const char *none, char *buf, size_t len)
+{
+    const char *cls = string_member(cause, "class"), *trace = string_member(cause, "stack-trace");
+    const char *text = trace ? trace : (cls ? cls : none);
+    snprintf(buf, len, "%.*s", (int)strcspn(text, "\r\n"), text);
+}
+
 cJSON *flink_rest_savepoint_parse(const cJSON *body, char *err, size_t errlen)
 {
     const char *status = string_member(cJSON_GetObjectItemCaseSensitive(body, "status"), "id");
@@ -342,10 +351,33 @@ cJSON *flink_rest_savepoint_parse(const cJSON *body, char *err, size_t errlen)
         cJSON_AddStringToObject(out, "location", location);
     } else {
         /* A failure-cause is a SerializedThrowable: {"class", "stack-trace", ...}. */
-        const char *cls = string_member(cause, "class"), *trace = string_member(cause, "stack-trace");
         char why[512];
-        snprintf(why, sizeof why, "%.*s", (int)strcspn(trace ? trace : (cls ? cls : "no location"), "\r\n"),
-                 trace ? trace : (cls ? cls : "no location"));
+        throwable_line(cause, "no location", why, sizeof why);
+        cJSON_AddStringToObject(out, "status", "FAILED");
+        cJSON_AddStringToObject(out, "failure", why);
+    }
+    return out;
+}
+
+cJSON *flink_rest_checkpoint_parse(const cJSON *body, char *err, size_t errlen)
+{
+    const char *status = string_member(cJSON_GetObjectItemCaseSensitive(body, "status"), "id");
+    const cJSON *op = cJSON_GetObjectItemCaseSensitive(body, "operation");
+    if (status == NULL || (strcmp(status, "IN_PROGRESS") != 0 && strcmp(status, "COMPLETED") != 0)) {
+        strutil_errf(err, errlen, "checkpoint status: no status.id IN_PROGRESS or COMPLETED in the answer");
+        return NULL;
+    }
+    cJSON *out = cJSON_CreateObject();
+    const cJSON *cause = cJSON_GetObjectItemCaseSensitive(op, "failureCause");
+    double id = millis_member(op, "checkpointId");
+    if (strcmp(status, "IN_PROGRESS") == 0) {
+        cJSON_AddStringToObject(out, "status", "IN_PROGRESS");
+    } else if (id >= 0 && !(cause && !cJSON_IsNull(cause))) {
+        cJSON_AddStringToObject(out, "status", "COMPLETED");
+        cJSON_AddNumberToObject(out, "checkpoint_id", id);
+    } else {
+        char why[512];
+        throwable_line(cause, "no checkpointId", why, sizeof why);
         cJSON_AddStringToObject(out, "status", "FAILED");
         cJSON_AddStringToObject(out, "failure", why);
     }

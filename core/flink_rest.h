@@ -7,7 +7,8 @@
  * http://127.0.0.1:PORT/{namespace}/{name}.
  *
  * The parsers read the response shapes of Flink's REST reference (rest_v1_dispatcher: /jobs/overview,
- * /jobs/:jobid/exceptions, /jobs/:jobid/stop, /jobs/:jobid/savepoints/:triggerid, /jobs/:jobid/checkpoints) into
+ * /jobs/:jobid/exceptions, /jobs/:jobid/stop, /jobs/:jobid/savepoints/:triggerid, /jobs/:jobid/checkpoints,
+ * /jobs/:jobid/checkpoints/:triggerid) into
  * the small JSON values the policy sees as observed.flink (docs/policy-api.md). */
 #ifndef FLINKOP_FLINK_REST_H
 #define FLINKOP_FLINK_REST_H
@@ -80,6 +81,11 @@ cJSON *flink_rest_failure_parse(const cJSON *exceptions);
 /* /jobs/:jobid/savepoints/:triggerid -> a new {status = IN_PROGRESS | COMPLETED | FAILED, location, failure}, or
  * NULL with why in err when the body is not of that shape. */
 cJSON *flink_rest_savepoint_parse(const cJSON *body, char *err, size_t errlen);
+
+/* /jobs/:jobid/checkpoints/:triggerid (Flink 1.17 and later) -> a new {status = IN_PROGRESS | COMPLETED (with
+ * checkpoint_id) | FAILED (with failure: the first line of operation.failureCause)}, or NULL with why in err when
+ * the body is not of that shape. */
+cJSON *flink_rest_checkpoint_parse(const cJSON *body, char *err, size_t errlen);
 
 /* /jobs/:jobid/checkpoints -> a new {status = COMPLETED, location, trigger_timestamp} of latest.savepoint when it
  * completed with an external_path and was triggered at or after since_ms (epoch milliseconds), else NULL. The

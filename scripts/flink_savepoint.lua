@@ -14,7 +14,7 @@
 --               SavepointError Warning. Either way the trigger is cleared; a failed nonce is not tried again (as
 --               upstream): set a new one.
 -- A spec change that arrives while a manual savepoint is in flight waits for it (upstream's
--- shouldWaitForPendingSavepoint). spec.job.checkpointTriggerNonce is ignored (no manual checkpoints yet).
+-- shouldWaitForPendingSavepoint). spec.job.checkpointTriggerNonce takes a checkpoint the same way (flink_checkpoint).
 
 local json = require "json"
 local objects = require "flink_objects"
@@ -30,44 +30,58 @@ M.REQUEUE_WAIT = 2
 
 local function now_ms(ctx) return flink_status.epoch_ms(ctx.now) or 0 end
 
-local function last_nonce(status)
+-- handled_nonce(status, field) -> spec.job[field] of the last reconciled spec: the trigger nonce last handled, or nil.
+function M.handled_nonce(status, field)
     local prev = flink_status.previous(status)
     local job = prev and present(prev.spec.job) and prev.spec.job or {}
-    return present(job.savepointTriggerNonce) and job.savepointTriggerNonce or nil
+    return present(job[field]) and job[field] or nil
 end
 
--- wanted(resource, status) -> the nonce of a manual savepoint asked for and not handled yet, or nil.
-function M.wanted(resource, status)
+-- A kind of manual snapshot: its nonce in spec.job, its info in status.jobStatus, its results in observed.flink, and
+-- the name its trigger ids are derived from. flink_checkpoint takes manual checkpoints with the same steps.
+M.SAVEPOINT = { nonce = "savepointTriggerNonce", info = "savepointInfo", observed = "savepoints",
+                name = "manual-savepoint" }
+
+local function last_nonce(status) return M.handled_nonce(status, M.SAVEPOINT.nonce) end
+
+-- nonce_wanted(kind, resource, status) -> the nonce of a manual snapshot asked for and not handled yet, or nil.
+function M.nonce_wanted(kind, resource, status)
     local job = present(resource.spec.job) and resource.spec.job or {}
-    local nonce = present(job.savepointTriggerNonce) and job.savepointTriggerNonce or nil
-    if nonce == nil or nonce == last_nonce(status) then return nil end
+    local nonce = present(job[kind.nonce]) and job[kind.nonce] or nil
+    if nonce == nil or nonce == M.handled_nonce(status, kind.nonce) then return nil end
     return nonce
 end
 
-local function info_of(status)
+-- snapshot_in_flight(kind, status) -> whether a manual snapshot has been triggered and its result not recorded yet.
+function M.snapshot_in_flight(kind, status)
     local js = present(status) and present(status.jobStatus) and status.jobStatus or {}
-    return present(js.savepointInfo) and js.savepointInfo or {}
-end
-
--- in_flight(status) -> whether a manual savepoint has been triggered and its result not recorded yet.
-function M.in_flight(status)
-    local info = info_of(status)
+    local info = present(js[kind.info]) and js[kind.info] or {}
     return info.triggerType == "MANUAL" and present(info.triggerId) and info.triggerId ~= ""
 end
 
--- trigger_id(resource, nonce) -> 32 hexadecimal digits naming the savepoint of this nonce in Flink.
-function M.trigger_id(resource, nonce)
+-- snapshot_trigger_id(kind, resource, nonce) -> 32 hexadecimal digits naming the snapshot of this nonce in Flink.
+function M.snapshot_trigger_id(kind, resource, nonce)
     local meta = resource.metadata or {}
-    return objects.hex_id(table.concat({ "manual-savepoint", tostring(meta.uid or ""), tostring(meta.namespace or ""),
+    return objects.hex_id(table.concat({ kind.name, tostring(meta.uid or ""), tostring(meta.namespace or ""),
         tostring(meta.name or ""), tostring(nonce) }, "|"))
 end
 
--- The nonce is handled: written into the last reconciled spec, and the last stable one when they were the same.
-local function record_nonce(status, nonce)
+-- wanted(resource, status) -> the nonce of a manual savepoint asked for and not handled yet, or nil.
+function M.wanted(resource, status) return M.nonce_wanted(M.SAVEPOINT, resource, status) end
+
+-- in_flight(status) -> whether a manual savepoint has been triggered and its result not recorded yet.
+function M.in_flight(status) return M.snapshot_in_flight(M.SAVEPOINT, status) end
+
+-- trigger_id(resource, nonce) -> 32 hexadecimal digits naming the savepoint of this nonce in Flink.
+function M.trigger_id(resource, nonce) return M.snapshot_trigger_id(M.SAVEPOINT, resource, nonce) end
+
+-- record_nonce(status, field, nonce): the nonce is handled: written as spec.job[field] into the last reconciled spec,
+-- and the last stable one when they were the same (upstream's updateLastReconciledSnapshotTriggerNonce).
+function M.record_nonce(status, field, nonce)
     local rs = status.reconciliationStatus
     local prev = flink_status.previous(status)
     if not (present(rs) and prev) then return end
-    prev.spec.job.savepointTriggerNonce = nonce
+    prev.spec.job[field] = nonce
     local text = json.encode(prev)
     if rs.lastStableSpec == rs.lastReconciledSpec then rs.lastStableSpec = text end
     rs.lastReconciledSpec = text
@@ -79,20 +93,30 @@ local function action(js, c)
              target_directory = c.cfg["execution.checkpointing.savepoint-dir"] or c.cfg["state.savepoints.dir"] }
 end
 
-local function clear_trigger(info)
+-- clear_trigger(info): the snapshot in flight is over.
+function M.clear_trigger(info)
     info.triggerId, info.triggerType, info.triggerTimestamp = json.null, json.null, json.null
+end
+local clear_trigger = M.clear_trigger
+
+-- snapshot_result(kind, info, flink, job) -> the status of the snapshot in flight as the core observed it (nil:
+-- nothing yet), and the result; a trigger refused while the job no longer runs has FAILED.
+function M.snapshot_result(kind, info, flink, job)
+    local results = present(flink) and flink[kind.observed]
+    local result = present(results) and results[info.triggerId] or nil
+    local status_of = result and result.status
+    if status_of == "TRIGGER_FAILED" and job and job.state ~= "RUNNING" then
+        status_of = "FAILED" -- a job that stopped cannot take it any more
+        result.failure = string.format("the job is %s: %s", job.state, tostring(result.error))
+    end
+    return status_of, result
 end
 
 -- Records what Flink said of the manual savepoint in flight; returns whether it is over.
 local function record(status, flink, job, ctx, events)
     local js = status.jobStatus
     local info = js.savepointInfo
-    local result = present(flink) and present(flink.savepoints) and flink.savepoints[info.triggerId] or nil
-    local status_of = result and result.status
-    if status_of == "TRIGGER_FAILED" and job and job.state ~= "RUNNING" then
-        status_of = "FAILED" -- a job that stopped cannot take it any more
-        result.failure = string.format("the job is %s: %s", job.state, tostring(result.error))
-    end
+    local status_of, result = M.snapshot_result(M.SAVEPOINT, info, flink, job)
     if status_of == "COMPLETED" then
         local sp = { timeStamp = now_ms(ctx), location = result.location, triggerType = "MANUAL",
                      formatType = present(info.formatType) and info.formatType or "CANONICAL",
@@ -131,7 +155,7 @@ function M.step(status, resource, c, job, flink, ctx, events)
     end
     local nonce = M.wanted(resource, status)
     if not nonce or not job or job.state ~= "RUNNING" or present(js.savepointInfo.triggerId) then return nil end
-    record_nonce(status, nonce)
+    M.record_nonce(status, "savepointTriggerNonce", nonce)
     local info = js.savepointInfo
     info.triggerId = M.trigger_id(resource, nonce)
     info.triggerType = "MANUAL"

@@ -96,10 +96,16 @@ end
 
 -- spec_changed(resource) -> true when the spec differs from the last one reconciled (or there is none).
 -- restartNonce is part of the spec: a new value is a change, upgraded as any other (upstream's restart).
+-- savepointRedeployNonce is too (a redeployment from initialSavepointPath, flink_upgrade.redeploy_path), but, as
+-- upstream's onNullIgnore has it, removing it is no change.
 function M.spec_changed(resource)
     local prev = M.previous(resource.status)
     if not prev then return true end
-    return json.encode(compared_spec(prev.spec)) ~= json.encode(compared_spec(resource.spec))
+    local old, new = compared_spec(prev.spec), compared_spec(resource.spec)
+    if present(old.job) and present(new.job) and not present(new.job.savepointRedeployNonce) then
+        old.job.savepointRedeployNonce, new.job.savepointRedeployNonce = nil, nil
+    end
+    return json.encode(old) ~= json.encode(new)
 end
 
 -- deployed_generation(status) -> the metadata.generation the last reconciled spec was deployed for, or nil. A
@@ -246,6 +252,16 @@ M.tests = {
         assert(not M.spec_changed(fd) and M.deployed_generation(fd.status) == 3)
         fd.spec.restartNonce = 1
         assert(M.spec_changed(fd))
+    end,
+    ["a new savepoint redeploy nonce is a spec change, removing it is none"] = function()
+        local fd = { metadata = { name = "a", generation = 3 }, spec = { job = { savepointRedeployNonce = 1 } } }
+        fd.status = { reconciliationStatus = M.reconciliation_status(fd, { now = "2026-11-25T12:00:00Z" }) }
+        fd.spec.job.savepointRedeployNonce = 2
+        assert(M.spec_changed(fd))
+        fd.spec.job.savepointRedeployNonce = json.null
+        assert(not M.spec_changed(fd))
+        fd.spec.job.savepointRedeployNonce = nil
+        assert(not M.spec_changed(fd))
     end,
     ["a suspended cluster that is resumed is deploying, not missing"] = function()
         local prev = { jobManagerDeploymentStatus = "MISSING", lifecycleState = "SUSPENDED",

@@ -17,6 +17,8 @@
 -- forgotten in the job's checkpoint statistics; when it is not there either (FAILED, or the trigger refused while the
 -- job is no longer RUNNING) the trigger is cleared with an error and the next pass falls back as above.
 -- A restartNonce change is a spec change: for a savepoint job, this upgrade.
+-- A savepointRedeployNonce change is not this upgrade (redeploy_path): as upstream's redeployWithSavepoint, the job
+-- is redeployed from spec.job.initialSavepointPath whatever its upgradeMode and state, no savepoint taken.
 -- Everything comes from the arguments; the trigger id is derived from the resource and ctx.now.
 
 local json = require "json"
@@ -52,6 +54,33 @@ function M.restore_path(status, c)
     if not c.application or (c.spec.job.upgradeMode or "stateless") == "stateless" then return nil end
     local js = present(status) and present(status.jobStatus) and status.jobStatus or {}
     return present(js.upgradeSavepointPath) and js.upgradeSavepointPath or nil
+end
+
+-- redeploy_path(resource) -> spec.job.initialSavepointPath when spec.job.savepointRedeployNonce asks for a
+-- redeployment from it (a value other than the last reconciled spec's; flink_validate refuses one without a path),
+-- else nil. Before the first deployment the nonce asks for nothing: the first start restores from that path anyway.
+function M.redeploy_path(resource)
+    local prev = flink_status.previous(resource.status)
+    local job = present(resource.spec.job) and resource.spec.job or {}
+    local old = prev and present(prev.spec.job) and prev.spec.job or nil
+    if not old or not present(job.savepointRedeployNonce) or job.savepointRedeployNonce == old.savepointRedeployNonce
+        or not present(job.initialSavepointPath) then
+        return nil
+    end
+    return job.initialSavepointPath
+end
+
+-- redeploying(status, path): the status of a savepoint redeployment: the job restores from `path`, which later
+-- redeployments of a stateful job (a lost JobManager, a resume) restore from too, as upstream records it as the
+-- upgrade savepoint; a savepoint an upgrade was waiting for is abandoned (its job is replaced).
+function M.redeploying(status, path)
+    status.jobStatus = objects.copy(present(status.jobStatus) and status.jobStatus or {})
+    status.jobStatus.upgradeSavepointPath = path
+    local info = present(status.jobStatus.savepointInfo) and objects.copy(status.jobStatus.savepointInfo) or nil
+    if info and info.triggerType == "UPGRADE" then
+        info.triggerId, info.triggerType, info.triggerTimestamp = json.null, json.null, json.null
+        status.jobStatus.savepointInfo = info
+    end
 end
 
 local function upgrading(status)

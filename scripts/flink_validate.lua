@@ -198,7 +198,8 @@ function M.taskmanager(tm, cfg)
     if present(tm.replicas) and tm.replicas < 1 then return "spec.taskManager.replicas: must be at least 1" end
 end
 
--- Changes upstream refuses once something was deployed (validateSpecChange).
+-- Changes upstream refuses once something was deployed (validateSpecChange): another cluster type or mode, and a
+-- savepointRedeployNonce change without an initialSavepointPath to redeploy from.
 function M.spec_change(spec, status)
     local last = present(status) and present(status.reconciliationStatus)
         and status.reconciliationStatus.lastReconciledSpec
@@ -213,6 +214,13 @@ function M.spec_change(spec, status)
     local new_mode = present(spec.mode) and spec.mode or "native"
     if old_mode ~= new_mode then
         return string.format("spec.mode: cannot switch from %s to %s kubernetes cluster", old_mode, new_mode)
+    end
+    local job, old_job = present(spec.job) and spec.job or {}, present(old.job) and old.job or {}
+    if present(job.savepointRedeployNonce) and job.savepointRedeployNonce ~= old_job.savepointRedeployNonce
+        and blank(job.initialSavepointPath) then
+        return "spec.job.initialSavepointPath: required for a savepoint redeployment (spec.job." ..
+            "savepointRedeployNonce changed) (upstream: InitialSavepointPath must not be empty for savepoint " ..
+            "redeployment)"
     end
 end
 
@@ -381,6 +389,20 @@ M.tests = {
         assert(M.deployment(fd) == "spec.job: cannot switch from session to job cluster")
         fd.status.reconciliationStatus.lastReconciledSpec = json.encode({ spec = { job = {}, mode = "standalone" } })
         assert(M.deployment(fd) == "spec.mode: cannot switch from standalone to native kubernetes cluster")
+    end,
+    ["a savepoint redeploy nonce change needs an initial savepoint path"] = function()
+        local fd = valid_fd()
+        fd.status = { reconciliationStatus = { lastReconciledSpec = json.encode({ spec = fd.spec }) } }
+        fd.spec = json.decode(json.encode(fd.spec))
+        fd.spec.job.savepointRedeployNonce = 1
+        assert(M.deployment(fd):find("^spec.job.initialSavepointPath: required for a savepoint redeployment"))
+        fd.spec.job.initialSavepointPath = "  "
+        assert(M.deployment(fd):find("InitialSavepointPath must not be empty for savepoint redeployment", 1, true))
+        fd.spec.job.initialSavepointPath = "s3://sp/savepoint-1"
+        assert(M.deployment(fd) == nil)
+        fd.status = nil
+        fd.spec.job.initialSavepointPath = nil
+        assert(M.deployment(fd) == nil, "before the first deployment the nonce asks for nothing")
     end,
 }
 

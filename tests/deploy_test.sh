@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The kustomize install against the real control plane: the generated files are up to date with the policies and
-# `flinkop install`; `kubectl apply -k deploy/` installs the CRDs, the operator's RBAC, its Deployment and the
-# policy ConfigMap; a daemon started with that Deployment's own arguments and its ServiceAccount's token loads the
+# `flinkop install`; `kubectl apply --server-side -k deploy/` (the policy ConfigMap is beyond the 256 KiB of a
+# client-side apply's last-applied-configuration annotation) installs the CRDs, the operator's RBAC, its Deployment
+# and the policy ConfigMap; a daemon started with that Deployment's own arguments and its ServiceAccount's token loads the
 # policy from the ConfigMap and reconciles the upstream example; the namespaced overlay passes the API server's
 # validation. (This control plane has no kubelet, so the Deployment's pod itself never runs: the daemon runs here
 # as the pod would.)
@@ -32,12 +33,12 @@ else
 	not_ok "deploy/ is up to date with the policies and flinkop install" "$(cat "$tmp/generate.err")"
 fi
 
-if k apply -k "$repo/deploy" >"$tmp/apply.out" 2>&1 && k wait --for condition=established crd --all --timeout=60s \
+if k apply --server-side -k "$repo/deploy" >"$tmp/apply.out" 2>&1 && k wait --for condition=established crd --all --timeout=60s \
 	>/dev/null && k -n "$ns" get serviceaccount/flink-operator deployment/flinkop configmap/flinkop-policy >/dev/null &&
 	k get clusterrole/flink-operator >/dev/null; then
-	ok "kubectl apply -k deploy/ installs CRDs, RBAC, the operator Deployment and the policy ConfigMap"
+	ok "kubectl apply --server-side -k deploy/ installs CRDs, RBAC, the operator Deployment and the policy ConfigMap"
 else
-	not_ok "kubectl apply -k deploy/ installs the operator" "$(tail -n 5 "$tmp/apply.out")"
+	not_ok "kubectl apply --server-side -k deploy/ installs the operator" "$(tail -n 5 "$tmp/apply.out")"
 	finish
 fi
 
@@ -68,7 +69,7 @@ daemon_pid=
 	not_ok "it stops cleanly" "exit $rc: $(grep -m1 -A5 Sanitizer "$tmp/daemon.log")"
 
 k create namespace flink-jobs >/dev/null 2>&1
-if k apply --dry-run=server -k "$repo/deploy/namespaced" >"$tmp/ns.out" 2>&1 &&
+if k apply --server-side --dry-run=server -k "$repo/deploy/namespaced" >"$tmp/ns.out" 2>&1 &&
 	grep -q "role.rbac.authorization.k8s.io/flink-operator" "$tmp/ns.out"; then
 	ok "the namespaced overlay passes the API server's validation (Roles, no ClusterRole)"
 else

@@ -7,7 +7,11 @@
 #   is taken and the JobManager has forgotten the trigger by the time the operator is back (found in
 #   GET /jobs/:jobid/checkpoints), and so is the stop of a savepoint upgrade;
 # - job.state suspended then running on a savepoint job: stopped with one savepoint, the JobManager Deployment gone,
-#   SUSPENDED; resumed from that savepoint (execution.savepoint.path), DEPLOYED, then STABLE.
+#   SUSPENDED; resumed from that savepoint (execution.savepoint.path), DEPLOYED, then STABLE;
+# - spec.job.checkpointTriggerNonce: one checkpoint of the running job (POST /jobs/:jobid/checkpoints), which keeps
+#   running (no stop, no savepoint, no rollout), recorded in status.jobStatus.checkpointInfo.lastCheckpoint;
+# - spec.job.savepointRedeployNonce with a new initialSavepointPath: the savepoint job redeployed once from that path
+#   (execution.savepoint.path), with a new job id and no savepoint taken.
 # Run under tests/cluster/with-cluster; needs build/asan/flinkop (make does it).
 set -uo pipefail
 
@@ -25,6 +29,7 @@ finish() {
 		echo "# daemon logs kept in ${TMPDIR:-/tmp}/$run-logs"
 	[[ -n ${standin_pid:-} ]] && kill "$standin_pid" 2>/dev/null
 	k delete namespace "$a" "$b" "$c" --wait=false >/dev/null 2>&1
+	[[ -n ${d:-} ]] && k delete namespace "$d" --wait=false >/dev/null 2>&1
 	suite_end flink-actions
 }
 # shellcheck source=cluster_lib.sh
@@ -219,6 +224,53 @@ if [[ $job_c2 != "$job_c1" ]] && eventually 30 is "$c" '{.status.lifecycleState}
 	ok "... and its job RUNNING makes it STABLE again with the new job id; still one savepoint in all"
 else
 	not_ok "... and STABLE again" "taken $(taken "$c"), $(status_of "$c" '{.status}')"
+fi
+
+# --- checkpointTriggerNonce, then savepointRedeployNonce, on a savepoint job ----------------------------------------
+d=$run-nonces
+k create namespace "$d" >/dev/null
+stable "$d" "$tmp/savepoint.yaml"
+job_d=$job
+gen0=$(dep_generation "$d")
+t0=$EPOCHREALTIME
+patch "$d" '{"spec": {"job": {"checkpointTriggerNonce": 1}}}'
+checkpoints_taken() { standin_says "$d" 'c["checkpoints_taken"]'; }
+checkpointed() { is "$d" '{.status.jobStatus.checkpointInfo.lastCheckpoint.triggerNonce}/{.status.jobStatus.checkpointInfo.lastCheckpoint.triggerType}' 1/MANUAL; }
+if eventually 30 checkpointed; then
+	ok "a checkpointTriggerNonce bump records the checkpoint in status.jobStatus.checkpointInfo in $(seconds_since "$t0") s: $(status_of "$d" '{.status.jobStatus.checkpointInfo.lastCheckpoint}')"
+else
+	not_ok "a checkpointTriggerNonce bump records the checkpoint in the status" "$(status_of "$d" '{.status}')"
+fi
+sleep 3 # a second trigger would show by now
+if [[ $(checkpoints_taken) == 1 && $(standin_says "$d" '[o["type"] for o in c["checkpoint_operations"].values()]') == "['FULL']" &&
+	$(taken "$d") == 0 && $(requests "$d" "POST /jobs/$job_d/stop") == 0 && $(job_state "$d" "$job_d") == RUNNING &&
+	$(dep_generation "$d") == "$gen0" && $(job_id_of "$d") == "$job_d" ]] &&
+	is "$d" '{.status.lifecycleState}/{.status.jobStatus.state}/{.status.jobStatus.checkpointInfo.triggerId}' STABLE/RUNNING/; then
+	ok "... one FULL checkpoint ($(requests "$d" "POST /jobs/$job_d/checkpoints") trigger request(s)), the job keeps running: no savepoint, no stop, no rollout (generation $gen0), the same job id, STABLE"
+else
+	not_ok "... one checkpoint, the job keeps running" "checkpoints $(checkpoints_taken), savepoints $(taken "$d"), stops $(requests "$d" "POST /jobs/$job_d/stop"), job $(job_state "$d" "$job_d"), generation $gen0 -> $(dep_generation "$d"), $(status_of "$d" '{.status}')"
+fi
+
+given=file:///flink-savepoints/savepoint-given-by-the-user
+gen0=$(dep_generation "$d")
+t0=$EPOCHREALTIME
+patch "$d" '{"spec": {"job": {"initialSavepointPath": "'"$given"'", "savepointRedeployNonce": 1}}}'
+redeployed() { [[ $(restored_from "$d") == "$given" && -n $(job_id_of "$d") && $(job_id_of "$d") != "$job_d" ]]; }
+if eventually 20 redeployed && eventually 10 is "$d" '{.status.jobStatus.jobId}/{.status.jobStatus.upgradeSavepointPath}' "$(job_id_of "$d")/$given"; then
+	ok "a savepointRedeployNonce bump redeploys the savepoint job from initialSavepointPath in $(seconds_since "$t0") s: execution.savepoint.path $(restored_from "$d"), job $job_d -> $(job_id_of "$d")"
+else
+	not_ok "a savepointRedeployNonce bump redeploys from initialSavepointPath" "config '$(restored_from "$d")', $(status_of "$d" '{.status}')"
+fi
+job_d2=$(job_id_of "$d")
+standin PUT "$d" "$(running_job "$job_d2")" >/dev/null
+eventually 30 is "$d" '{.status.lifecycleState}/{.status.jobStatus.jobId}' "STABLE/$job_d2"
+sleep 3 # a second rollout would show by now
+if [[ $(taken "$d") == 0 && $(requests "$d" "POST /jobs/$job_d/stop") == 0 && $(requests "$d" "POST /jobs/$job_d/savepoints") == 0 &&
+	$(dep_generation "$d") == $((gen0 + 1)) && $(job_id_of "$d") == "$job_d2" && $(restored_from "$d") == "$given" ]] &&
+	is "$d" '{.status.lifecycleState}' STABLE; then
+	ok "... once, with no savepoint taken: one rollout (generation $gen0 -> $(dep_generation "$d")), no stop, STABLE with the new job"
+else
+	not_ok "... once, with no savepoint taken" "savepoints $(taken "$d"), stops $(requests "$d" "POST /jobs/$job_d/stop"), generation $gen0 -> $(dep_generation "$d"), $(status_of "$d" '{.status}')"
 fi
 
 daemon_sigterm_check

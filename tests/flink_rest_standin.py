@@ -11,10 +11,15 @@ from Flink's REST API reference (docs/layouts/shortcodes/generated/rest_v1_dispa
   POST  /jobs/:jobid/stop                   202 {"request-id": ...}  body {"targetDirectory", "drain", "triggerId"}
   POST  /jobs/:jobid/savepoints             202 {"request-id": ...}  body {"target-directory", "cancel-job", "triggerId"}
   GET   /jobs/:jobid/savepoints/:triggerid  {"status": {"id": "IN_PROGRESS" | "COMPLETED"}, "operation": {"location"}}
+  POST  /jobs/:jobid/checkpoints            202 {"request-id": ...}  body {"checkpointType", "triggerId"}
+                                            (CheckpointTriggerRequestBody, Flink 1.17 and later)
+  GET   /jobs/:jobid/checkpoints/:triggerid {"status": {"id": "IN_PROGRESS" | "COMPLETED"}, "operation":
+                                            {"checkpointId"} or {"failureCause": {"class", "stack-trace"}}}
   GET   /jobs/:jobid/checkpoints            CheckpointingStatistics: {"counts", "summary", "latest": {"completed",
                                             "savepoint", "failed", "restored"}, "history": [...]}; here only the
                                             savepoints it took (className "completed", is_savepoint, status,
-                                            trigger_timestamp, latest_ack_timestamp, external_path, ...)
+                                            trigger_timestamp, latest_ack_timestamp, external_path, ...), and
+                                            its manual checkpoints as latest.completed and in the counts
   PATCH /jobs/:jobid?mode=cancel            202 {}
   GET   /jars                               {"address", "files": [{"id", "name", "uploaded", "entry": [...]}]}
   POST  /jars/upload                        multipart/form-data, the jar in field "jarfile":
@@ -25,18 +30,21 @@ from Flink's REST API reference (docs/layouts/shortcodes/generated/rest_v1_dispa
 
 As in Flink, a trigger that names a triggerId already known for the job is the same operation (idempotent
 triggering): no second savepoint is taken. A stop-with-savepoint completes after `savepoint_seconds` (default 2)
-and leaves the job FINISHED; a cancel leaves it CANCELED. A run adds a job in state `run_state` (default RUNNING)
+and leaves the job FINISHED; a cancel leaves it CANCELED. A manual checkpoint completes after
+`checkpoint_seconds` (default 1), or fails when "checkpoint_failure" is set (its stack trace); the job keeps running. A run adds a job in state `run_state` (default RUNNING)
 under the jobId it names; a jobId the cluster already lists is refused, as Flink refuses a duplicate submission.
 
 The test drives it through /_standin/<namespace>/<name>:
   PUT  {"jobs": [{"jid", "name", "state", "start-time", "exception"}], "hang": bool, "savepoint_seconds": n,
-        "jars": [{"id", "name", "uploaded"}], "run_state": "RUNNING"}
+        "checkpoint_seconds": n, "checkpoint_failure": text or null, "jars": [{"id", "name", "uploaded"}],
+        "run_state": "RUNNING"}
        replaces the cluster (a field left out keeps its value; "exception" is the stack trace of a FAILED job);
        {"forget_triggers": true} makes it forget every finished savepoint operation, as Flink does after minutes
        (rest.async.store-duration): their trigger ids answer 404 and may be sent again as new operations, while
        their savepoints stay in /checkpoints
   GET  the cluster as the stand-in holds it, with "requests" (every "METHOD /path" it was sent, in order) and
-       "savepoints_taken" (distinct savepoint operations), "runs" (the bodies of every accepted run request)
+       "savepoints_taken" (distinct savepoint operations), "checkpoints_taken" (distinct checkpoint operations),
+       "runs" (the bodies of every accepted run request)
 A cluster with "hang": true accepts every connection and never answers (a JobManager that does not respond).
 
 Not Flink's: GET /_files/<name> serves <name> from --files-dir (404 when it is not there), a plain HTTP file server
@@ -68,7 +76,9 @@ def cluster(key):
     if c is None:
         c = CLUSTERS[key] = {"jobs": [], "hang": False, "savepoint_seconds": 2.0, "requests": [],
                              "operations": {}, "savepoints_taken": 0, "forgotten": [], "completed_savepoints": [],
-                             "jars": [], "runs": [], "run_state": "RUNNING", "uploads": []}
+                             "jars": [], "runs": [], "run_state": "RUNNING", "uploads": [],
+                             "checkpoint_seconds": 1.0, "checkpoint_failure": None, "checkpoint_operations": {},
+                             "checkpoints_taken": 0, "completed_checkpoints": []}
     return c
 
 
@@ -101,6 +111,17 @@ def settle(c):
             for job in c["jobs"]:
                 if job["jid"] == op["jid"] and op["stop"]:
                     job["state"], job["end-time"] = "FINISHED", now_ms()
+    for op in c["checkpoint_operations"].values():
+        if op["status"] == "IN_PROGRESS" and time.time() >= op["done_at"]:
+            op["status"] = "COMPLETED"
+            if op["failure"] is None:
+                c["completed_checkpoints"].append({
+                    "className": "completed", "id": op["checkpoint_id"], "status": "COMPLETED",
+                    "is_savepoint": False, "checkpoint_type": "CHECKPOINT",
+                    "trigger_timestamp": op["trigger_timestamp"], "latest_ack_timestamp": now_ms(), "state_size": 0,
+                    "checkpointed_size": 0, "end_to_end_duration": now_ms() - op["trigger_timestamp"],
+                    "num_subtasks": 1, "num_acknowledged_subtasks": 1, "tasks": {},
+                    "external_path": "<checkpoint-not-externally-addressable>", "discarded": False, "jid": op["jid"]})
 
 
 def upload_part(content_type, raw):
@@ -180,9 +201,13 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" and sub == "/checkpoints":
             taken = [{k: v for k, v in sp.items() if k != "jid"} for sp in c["completed_savepoints"]
                      if sp["jid"] == job["jid"]]
-            return 200, {"counts": {"restored": 0, "total": len(taken), "in_progress": 0, "completed": len(taken),
+            checkpoints = [{k: v for k, v in cp.items() if k != "jid"} for cp in c["completed_checkpoints"]
+                           if cp["jid"] == job["jid"]]
+            done = len(taken) + len(checkpoints)
+            return 200, {"counts": {"restored": 0, "total": done, "in_progress": 0, "completed": done,
                                     "failed": 0},
-                         "summary": {}, "latest": {"completed": None, "savepoint": taken[-1] if taken else None,
+                         "summary": {}, "latest": {"completed": checkpoints[-1] if checkpoints else None,
+                                                   "savepoint": taken[-1] if taken else None,
                                                    "failed": None, "restored": None},
                          "history": list(reversed(taken))}
         if method == "GET" and sub == "/exceptions":
@@ -211,6 +236,32 @@ class Handler(BaseHTTPRequestHandler):
                 "stop": sub == "/stop" or bool(body.get("cancel-job")),
                 "location": "%s/savepoint-%s-%s" % (directory.rstrip("/"), job["jid"][:6], trigger[-8:])}
             return 202, {"request-id": trigger}
+        if method == "POST" and sub == "/checkpoints":
+            trigger = body.get("triggerId") or "%032x" % (len(c["checkpoint_operations"]) + 1)
+            if trigger in c["checkpoint_operations"]:
+                return 202, {"request-id": trigger}  # the same operation: Flink's idempotent trigger
+            if body.get("checkpointType", "CONFIGURED") not in ("CONFIGURED", "FULL", "INCREMENTAL"):
+                return 400, {"errors": ["Request did not match expected format CheckpointTriggerRequestBody."]}
+            if job["state"] != "RUNNING":
+                return 500, {"errors": ["Job " + job["jid"] + " is not running: " + job["state"]]}
+            c["checkpoints_taken"] += 1
+            c["checkpoint_operations"][trigger] = {
+                "jid": job["jid"], "status": "IN_PROGRESS", "done_at": time.time() + c["checkpoint_seconds"],
+                "trigger_timestamp": now_ms(), "type": body.get("checkpointType", "CONFIGURED"),
+                "checkpoint_id": 100 + c["checkpoints_taken"], "failure": c["checkpoint_failure"]}
+            return 202, {"request-id": trigger}
+        m = re.fullmatch(r"/checkpoints/([0-9a-f]{32})", sub)
+        if method == "GET" and m:
+            op = c["checkpoint_operations"].get(m.group(1))
+            if op is None or op["jid"] != job["jid"]:
+                return 404, {"errors": ["There is no checkpoint operation with triggerId=" + m.group(1)]}
+            if op["status"] == "IN_PROGRESS":
+                return 200, {"status": {"id": "IN_PROGRESS"}}
+            if op["failure"] is not None:
+                return 200, {"status": {"id": "COMPLETED"}, "operation": {"failureCause": {
+                    "class": op["failure"].split(":")[0], "stack-trace": op["failure"],
+                    "serialized-throwable": ""}}}
+            return 200, {"status": {"id": "COMPLETED"}, "operation": {"checkpointId": op["checkpoint_id"]}}
         m = re.fullmatch(r"/savepoints/([0-9a-f]{32})", sub)
         if method == "GET" and m:
             op = c["operations"].get(m.group(1))
@@ -269,7 +320,8 @@ class Handler(BaseHTTPRequestHandler):
             c = cluster(key)
             if method == "PUT":
                 body = self.body() or {}
-                for field in ("jobs", "hang", "savepoint_seconds", "jars", "run_state"):
+                for field in ("jobs", "hang", "savepoint_seconds", "jars", "run_state", "checkpoint_seconds",
+                              "checkpoint_failure"):
                     if field in body:
                         c[field] = body[field]
             settle(c)
@@ -277,9 +329,11 @@ class Handler(BaseHTTPRequestHandler):
                 done = {t: op for t, op in c["operations"].items() if op["status"] != "IN_PROGRESS"}
                 c["forgotten"].extend(done.values())
                 c["operations"] = {t: op for t, op in c["operations"].items() if t not in done}
-            out = {k: v for k, v in c.items() if k not in ("operations", "forgotten")}
+            out = {k: v for k, v in c.items() if k not in ("operations", "forgotten", "checkpoint_operations")}
             out["operations"] = {t: {k: v for k, v in op.items() if k != "done_at"}
                                  for t, op in c["operations"].items()}
+            out["checkpoint_operations"] = {t: {k: v for k, v in op.items() if k != "done_at"}
+                                            for t, op in c["checkpoint_operations"].items()}
             out["file_requests"] = list(FILE_REQUESTS)
         return self.answer(200, out)
 

@@ -141,6 +141,42 @@ static void test_savepoint_status_reads_progress_location_and_failure(void **sta
     cJSON_Delete(body);
 }
 
+static void test_checkpoint_status_reads_progress_id_and_failure(void **state)
+{
+    (void)state;
+    char err[256];
+    cJSON *body = parse("{\"status\": {\"id\": \"IN_PROGRESS\"}}");
+    cJSON *cp = flink_rest_checkpoint_parse(body, err, sizeof err);
+    assert_string_equal(cJSON_GetObjectItem(cp, "status")->valuestring, "IN_PROGRESS");
+    cJSON_Delete(cp);
+    cJSON_Delete(body);
+    body = parse("{\"status\": {\"id\": \"COMPLETED\"}, \"operation\": {\"checkpointId\": 42}}");
+    cp = flink_rest_checkpoint_parse(body, err, sizeof err);
+    assert_string_equal(cJSON_GetObjectItem(cp, "status")->valuestring, "COMPLETED");
+    assert_int_equal(cJSON_GetObjectItem(cp, "checkpoint_id")->valuedouble, 42);
+    cJSON_Delete(cp);
+    cJSON_Delete(body);
+    body = parse("{\"status\": {\"id\": \"COMPLETED\"}, \"operation\": {\"failureCause\": {\"class\":"
+                 " \"org.apache.flink.runtime.checkpoint.CheckpointException\", \"stack-trace\":"
+                 " \"org.apache.flink.runtime.checkpoint.CheckpointException: Checkpoint expired\\n\\tat z\"}}}");
+    cp = flink_rest_checkpoint_parse(body, err, sizeof err);
+    assert_string_equal(cJSON_GetObjectItem(cp, "status")->valuestring, "FAILED");
+    assert_string_equal(cJSON_GetObjectItem(cp, "failure")->valuestring,
+                        "org.apache.flink.runtime.checkpoint.CheckpointException: Checkpoint expired");
+    cJSON_Delete(cp);
+    cJSON_Delete(body);
+    body = parse("{\"status\": {\"id\": \"COMPLETED\"}, \"operation\": {}}");
+    cp = flink_rest_checkpoint_parse(body, err, sizeof err);
+    assert_string_equal(cJSON_GetObjectItem(cp, "status")->valuestring, "FAILED");
+    assert_string_equal(cJSON_GetObjectItem(cp, "failure")->valuestring, "no checkpointId");
+    cJSON_Delete(cp);
+    cJSON_Delete(body);
+    body = parse("{\"request-id\": \"" JOB_A "\"}");
+    assert_null(flink_rest_checkpoint_parse(body, err, sizeof err));
+    assert_string_equal(err, "checkpoint status: no status.id IN_PROGRESS or COMPLETED in the answer");
+    cJSON_Delete(body);
+}
+
 /* A CheckpointingStatistics of /jobs/:jobid/checkpoints whose latest savepoint was triggered at `at`. */
 #define CHECKPOINTS(at)                                                                                              \
     "{\"counts\": {\"restored\": 0, \"total\": 3, \"in_progress\": 0, \"completed\": 3, \"failed\": 0},"         \
@@ -193,7 +229,7 @@ static void test_actions_are_checked_before_anything_is_sent(void **state)
                                " \"target_directory\": \"s3://sp\"}", err, sizeof err), 0);
     assert_int_equal(action_ok("{\"type\": \"cancel\", \"job_id\": \"" JOB_A "\"}", err, sizeof err), 0);
     assert_int_equal(action_ok("{\"type\": \"restart\", \"job_id\": \"" JOB_A "\"}", err, sizeof err), -1);
-    assert_non_null(strstr(err, "stop, savepoint, cancel, submit or delete_ha_configmaps"));
+    assert_non_null(strstr(err, "stop, savepoint, checkpoint, cancel, submit or delete_ha_configmaps"));
     assert_int_equal(action_ok("{\"type\": \"savepoint\", \"job_id\": \"" JOB_A "\"}", err, sizeof err), -1);
     assert_string_equal(err, "savepoint action: trigger_id must be 32 hexadecimal digits");
     assert_int_equal(action_ok("{\"type\": \"cancel\", \"job_id\": \"../overview\"}", err, sizeof err), -1);
@@ -203,6 +239,25 @@ static void test_actions_are_checked_before_anything_is_sent(void **state)
     assert_int_equal(action_ok("{\"type\": \"stop\", \"job_id\": \"" JOB_A "\", \"trigger_id\": \"" JOB_B "\","
                                " \"triggered_at\": \"now\"}", err, sizeof err), -1);
     assert_string_equal(err, "stop action: triggered_at must be epoch milliseconds");
+}
+
+static void test_a_checkpoint_action_names_its_trigger_and_a_known_type(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(action_ok("{\"type\": \"checkpoint\", \"job_id\": \"" JOB_A "\", \"trigger_id\": \"" JOB_B "\"}",
+                               err, sizeof err), 0);
+    assert_int_equal(action_ok("{\"type\": \"checkpoint\", \"job_id\": \"" JOB_A "\", \"trigger_id\": \"" JOB_B "\","
+                               " \"checkpoint_type\": \"INCREMENTAL\"}", err, sizeof err), 0);
+    assert_int_equal(action_ok("{\"type\": \"checkpoint\", \"job_id\": \"" JOB_A "\"}", err, sizeof err), -1);
+    assert_string_equal(err, "checkpoint action: trigger_id must be 32 hexadecimal digits");
+    assert_int_equal(action_ok("{\"type\": \"checkpoint\", \"job_id\": \"" JOB_A "\", \"trigger_id\": \"" JOB_B "\","
+                               " \"checkpoint_type\": \"SAVEPOINT\"}", err, sizeof err), -1);
+    assert_non_null(strstr(err, "one of FULL, INCREMENTAL or CONFIGURED"));
+    assert_int_equal(action_ok("{\"type\": \"savepoint\", \"job_id\": \"" JOB_A "\", \"trigger_id\": \"" JOB_B "\","
+                               " \"checkpoint_type\": \"FULL\"}", err, sizeof err), -1);
+    assert_string_equal(err, "savepoint action: checkpoint_type is a checkpoint's only, one of FULL, INCREMENTAL or "
+                             "CONFIGURED");
 }
 
 static void test_a_submission_names_a_plain_jar_file_and_run_arguments(void **state)
@@ -338,9 +393,11 @@ int main(void)
         cmocka_unit_test(test_jobs_overview_of_another_shape_is_refused),
         cmocka_unit_test(test_failure_is_the_newest_root_exception),
         cmocka_unit_test(test_savepoint_status_reads_progress_location_and_failure),
+        cmocka_unit_test(test_checkpoint_status_reads_progress_id_and_failure),
         cmocka_unit_test(test_a_forgotten_trigger_is_found_in_the_checkpoint_statistics_only_if_taken_since),
         cmocka_unit_test(test_only_32_hex_digits_are_ids),
         cmocka_unit_test(test_actions_are_checked_before_anything_is_sent),
+        cmocka_unit_test(test_a_checkpoint_action_names_its_trigger_and_a_known_type),
         cmocka_unit_test(test_a_submission_names_a_plain_jar_file_and_run_arguments),
         cmocka_unit_test(test_a_submission_fetches_only_a_jar_whose_uri_ends_in_its_name),
         cmocka_unit_test(test_a_session_job_is_observed_through_its_session_cluster),
