@@ -146,13 +146,27 @@ function M.status_error(failure, job, job_state, flink, prev, deployment, events
 end
 
 -- as_deployed(resource, changed) -> the resource as its running cluster was deployed. A change the diff ignores (a
--- trigger nonce) raises metadata.generation without a new deployment: the cluster keeps the generation, and so the
--- job id and the generation annotation, of its last reconciled spec, and is not rolled.
+-- trigger nonce, upgradeMode, allowNonRestoredState, initialSavepointPath: flink_status.IGNORED_JOB_FIELDS) raises
+-- metadata.generation without a new deployment: the cluster keeps the generation (and so the job id and the
+-- generation annotation) and those fields of its last reconciled spec, and is not rolled; the next real change
+-- deploys them.
 function M.as_deployed(resource, changed)
-    local gen = not changed and flink_status.deployed_generation(resource.status) or nil
-    if gen == nil or gen == resource.metadata.generation then return resource end
+    if changed then return resource end
+    local gen = flink_status.deployed_generation(resource.status)
+    local deployed = flink_status.previous(resource.status)
+    local job, was = resource.spec.job, deployed and present(deployed.spec.job) and deployed.spec.job or nil
+    local differs = false -- a field whose change alone redeploys nothing, changed since the deployment
+    if present(job) and was then
+        for _, field in ipairs(flink_status.IGNORED_JOB_FIELDS) do
+            if json.encode(job[field]) ~= json.encode(was[field]) then differs = true end
+        end
+    end
+    if (gen == nil or gen == resource.metadata.generation) and not differs then return resource end
     local out = objects.copy(resource)
-    out.metadata.generation = gen
+    if gen then out.metadata.generation = gen end
+    if differs then
+        for _, field in ipairs(flink_status.IGNORED_JOB_FIELDS) do out.spec.job[field] = was[field] end
+    end
     return out
 end
 
@@ -992,6 +1006,21 @@ M.tests = {
         assert(r.objects and r.actions == nil and r.status.jobStatus.savepointInfo.triggerId == json.null)
         assert(r.status.reconciliationStatus.state == "DEPLOYED" and r.status.lifecycleState ~= "UPGRADING")
         assert(config_text(r, "basic-example")["config.yaml"]:find("execution.savepoint.path: file:///sp/given", 1, true))
+    end,
+    ["upgradeMode, allowNonRestoredState or initialSavepointPath alone rolls nothing; the next change takes them"] = function()
+        local fd, seen = savepoint_job()
+        local before = M.reconcile(fd, seen, NOW)
+        fd.spec.job.upgradeMode, fd.spec.job.allowNonRestoredState = "last-state", true
+        fd.spec.job.initialSavepointPath = "file:///sp/savepoint-1"
+        fd.metadata.generation = 2
+        local r = M.reconcile(fd, seen, NOW)
+        assert(json.encode(by_key(r.objects)) == json.encode(by_key(before.objects)), "the cluster as deployed")
+        assert(r.actions == nil and r.status.reconciliationStatus.state == "DEPLOYED")
+        assert(r.status.reconciliationStatus.lastReconciledSpec == fd.status.reconciliationStatus.lastReconciledSpec)
+        fd.spec.job.parallelism = 4 -- a real change: upgraded, and deployed with all of the new spec
+        fd.metadata.generation = 3
+        local spec = json.decode(M.reconcile(fd, seen, NOW).status.reconciliationStatus.lastReconciledSpec).spec
+        assert(spec.job.allowNonRestoredState == true and spec.job.upgradeMode == "last-state")
     end,
     ["a savepoint redeploy nonce without initialSavepointPath is refused and rolls nothing"] = function()
         local fd, seen = savepoint_job()

@@ -86,11 +86,21 @@ function M.previous(status)
     return decoded
 end
 
--- The spec as compared for a change: the trigger nonces ask for a snapshot of the running job, not for a new
--- deployment (upstream's @SpecDiff(DiffType.IGNORE) on savepointTriggerNonce and checkpointTriggerNonce).
+-- The job fields whose change alone redeploys nothing (upstream's JobSpec, @SpecDiff(DiffType.IGNORE)): the trigger
+-- nonces ask for a snapshot of the running job; upgradeMode and allowNonRestoredState say how the next upgrade is
+-- made; initialSavepointPath (and initialStateReference) is read at a first deployment or with a new
+-- savepointRedeployNonce.
+local IGNORED_JOB_FIELDS = { "savepointTriggerNonce", "checkpointTriggerNonce", "upgradeMode",
+                             "allowNonRestoredState", "initialSavepointPath", "initialStateReference" }
+
+M.IGNORED_JOB_FIELDS = IGNORED_JOB_FIELDS
+
+-- The spec as compared for a change.
 local function compared_spec(spec)
     local out = reconciled_spec(spec)
-    if present(out.job) then out.job.savepointTriggerNonce, out.job.checkpointTriggerNonce = nil, nil end
+    if present(out.job) then
+        for _, field in ipairs(IGNORED_JOB_FIELDS) do out.job[field] = nil end
+    end
     return out
 end
 
@@ -251,6 +261,15 @@ M.tests = {
         fd.metadata.generation = 4
         assert(not M.spec_changed(fd) and M.deployed_generation(fd.status) == 3)
         fd.spec.restartNonce = 1
+        assert(M.spec_changed(fd))
+    end,
+    ["upgradeMode, allowNonRestoredState and initialSavepointPath alone are no spec change, as upstream"] = function()
+        local fd = { metadata = { name = "a", generation = 3 }, spec = { job = { upgradeMode = "stateless" } } }
+        fd.status = { reconciliationStatus = M.reconciliation_status(fd, { now = "2026-11-25T12:00:00Z" }) }
+        fd.spec.job.upgradeMode, fd.spec.job.allowNonRestoredState = "savepoint", true
+        fd.spec.job.initialSavepointPath = "s3://bucket/savepoint-1"
+        assert(not M.spec_changed(fd))
+        fd.spec.job.parallelism = 2
         assert(M.spec_changed(fd))
     end,
     ["a new savepoint redeploy nonce is a spec change, removing it is none"] = function()
