@@ -1,5 +1,6 @@
 #include "informer.h"
 
+#include <errno.h>
 #include <ev.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,8 +291,35 @@ const char *informer_namespace(const struct informer *inf) { return inf->ns; }
 int informer_synced(const struct informer *inf) { return inf->synced; }
 int informer_forbidden(const struct informer *inf) { return inf->forbidden; }
 
+/* A resourceVersion as the etcd revision it is, or 0 when it is not a plain decimal number (the API calls it opaque;
+ * then nothing is compared). */
+static unsigned long long rv_number(const char *rv)
+{
+    char *end;
+    if (rv == NULL || *rv < '0' || *rv > '9')
+        return 0;
+    errno = 0;
+    unsigned long long n = strtoull(rv, &end, 10);
+    return *end == '\0' && errno == 0 ? n : 0;
+}
+
+/* The answer of a write comes on another connection than the watch: on a busy loop it can be read after watch
+ * events newer than itself (a Deployment's status from the deployment controller, a deletion). Put in the cache
+ * then, it would hide them until the object changes again, and a reconcile would decide on the old object; so a
+ * write the watch has already passed is left out: the cache holds it, or what came after it. client-go's
+ * MutationCache keeps the newer of the two the same way. */
 void informer_remember(struct informer *inf, cJSON *obj)
 {
+    const char *rv = object_string_at(obj, "metadata.resourceVersion");
+    unsigned long long written = rv_number(rv), watched = rv_number(inf->rv);
+    if (written && watched && written <= watched) {
+        if (written < watched) /* equal: the watch brought this very version */
+            log_object(LOG_LEVEL_DEBUG, object_namespace(obj), object_name(obj),
+                       "write older than the watch: not cached", "kind", inf->kind->kind, "rv", rv, "watch_rv",
+                       inf->rv, NULL);
+        cJSON_Delete(obj);
+        return;
+    }
     item_complete(inf, obj);
     cache_put(inf->cache, obj);
 }

@@ -40,7 +40,8 @@ int informer_synced(const struct informer *inf);
 int informer_forbidden(const struct informer *inf);
 
 /* Puts an object the operator just wrote into the cache ahead of its watch event, so a reconcile right after a
- * write compares against what it wrote. Takes ownership of obj. */
+ * write compares against what it wrote; not when the watch has already passed its resourceVersion (the cache holds
+ * it or something newer). Takes ownership of obj. */
 void informer_remember(struct informer *inf, cJSON *obj);
 
 #endif

@@ -73,7 +73,7 @@ stable() {
 	eventually 30 has_job_id "$1" || { not_ok "$1: the objects are made" "$(status_of "$1" '{.status}')"; return 1; }
 	job=$(job_id_of "$1")
 	standin PUT "$1" "$(running_job "$job")" >/dev/null
-	eventually 60 is "$1" '{.status.lifecycleState}/{.status.jobStatus.jobId}' "STABLE/$job" ||
+	eventually 30 is "$1" '{.status.lifecycleState}/{.status.jobStatus.jobId}' "STABLE/$job" ||
 		not_ok "$1: the job becomes STABLE" "$(status_of "$1" '{.status}'), Deployment generation/observed: $(k -n "$1" get deployment basic-example -o 'jsonpath={.metadata.generation}/{.status.observedGeneration}'), jobs overview polls: $(requests "$1" "GET /jobs/overview")"
 }
 
