@@ -47,6 +47,7 @@ struct target {
     cJSON *cancels;        /* job id -> ev_now() of the last cancel sent (owned) */
     cJSON *submissions;    /* job id -> {status = SUBMITTED | FAILED, error}: the session jobs submitted (owned) */
     cJSON *submits;        /* job id -> ev_now() of the last submission sent (owned) */
+    cJSON *retriggers;     /* trigger id -> ev_now() of the last resend of a trigger Flink refused (owned) */
     cJSON *submit_failures; /* job id -> failed submissions in a row: the backoff of the next (owned) */
     struct act_call *acts; /* actions in flight */
 };
@@ -122,6 +123,7 @@ static void target_free(void *p)
     cJSON_Delete(t->cancels);
     cJSON_Delete(t->submissions);
     cJSON_Delete(t->submits);
+    cJSON_Delete(t->retriggers);
     cJSON_Delete(t->submit_failures);
     flink_rest_call_cancel(t->call);
     ev_timer_stop(t->o->o.loop, &t->timer);
@@ -902,18 +904,19 @@ static int act_in_flight(const struct target *t, const char *job, const char *tr
     return 0;
 }
 
-/* Whether a cancel or submission of job may be sent now: not in flight, not sent less than `every` seconds ago.
- * Notes it as sent when so. */
-static int resend_due(struct target *t, cJSON **sent_map, const char *job, const char *tag, double every)
+/* Whether the action sent_map notes under key (a job id for cancels and submissions, a trigger id for refused
+ * triggers) may be sent now: not in flight as (key, tag), not sent less than `every` seconds ago. Notes it as sent
+ * when so. */
+static int resend_due(struct target *t, cJSON **sent_map, const char *key, const char *tag, double every)
 {
     double now = ev_now(t->o->o.loop);
-    const cJSON *sent = cJSON_GetObjectItemCaseSensitive(*sent_map, job);
-    if (act_in_flight(t, job, tag) || (sent && now - sent->valuedouble < every))
+    const cJSON *sent = cJSON_GetObjectItemCaseSensitive(*sent_map, key);
+    if (act_in_flight(t, key, tag) || (sent && now - sent->valuedouble < every))
         return 0;
     if (*sent_map == NULL)
         *sent_map = cJSON_CreateObject();
-    cJSON_DeleteItemFromObjectCaseSensitive(*sent_map, job);
-    cJSON_AddNumberToObject(*sent_map, job, now);
+    cJSON_DeleteItemFromObjectCaseSensitive(*sent_map, key);
+    cJSON_AddNumberToObject(*sent_map, key, now);
     return 1;
 }
 
@@ -947,6 +950,10 @@ static char *act_request(struct target *t, const cJSON *a, const char **method, 
     const cJSON *known = cJSON_GetObjectItemCaseSensitive(checkpoint ? t->checkpoints : t->savepoints, trigger);
     const char *st = status_of(known, "status");
     if ((st && strcmp(st, "TRIGGER_FAILED") != 0) || act_in_flight(t, job, trigger))
+        return NULL;
+    /* A refused trigger is sent again when asked, but not on every reconcile: a refusal whose text changes would
+     * otherwise make each answer a new observation, a reconcile and another send. */
+    if (st && !resend_due(t, &t->retriggers, trigger, trigger, FLINK_OBSERVER_FAST))
         return NULL;
     int stop = strcmp(type, "stop") == 0;
     cJSON *body = cJSON_CreateObject();
