@@ -43,7 +43,7 @@ static const char usage[] =
     "                           (default: what rbac.lua operator() grants the operator)\n"
     "  check                    load the policies and run their `tests` tables\n"
     "  install                  print the whole install (CRDs, namespace, operator RBAC and Deployment, policy\n"
-    "                           ConfigMap) for `kubectl apply -f -`\n"
+    "                           ConfigMap) for `kubectl apply --server-side -f -`\n"
     "  --image IMAGE            (install) the operator's container image (default flinkop:VERSION)\n"
     "  --crd-dir DIR            (install) the CRD files to include (default SCRIPT_DIR/deploy/crds)\n"
     "  --only PARTS             (install) some of: crds, operator (namespace, RBAC, Deployment), policy\n"

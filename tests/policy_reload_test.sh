@@ -27,7 +27,7 @@ site() { rm -rf "$1" && mkdir -p "$1" && cp -r "$repo/rbac.lua" "$repo/reconcile
 # push DIR: replace the policy ConfigMap's data with DIR's files, keyed by base name, as a platform team would.
 push() {
 	k -n "$op" create configmap "$cm" --from-file="$1" --from-file="$1/scripts" --dry-run=client -o yaml |
-		k apply -f - >/dev/null
+		k apply --server-side -f - >/dev/null
 }
 refusals() {
 	k -n "$op" get events --field-selector "involvedObject.name=$cm,reason=PolicyRefused" \
@@ -38,7 +38,7 @@ role_label() { k -n "$1" get role flink -o jsonpath='{.metadata.labels.example\.
 [[ -n ${KUBECONFIG:-} && -n ${KUBECTL:-} ]] || { not_ok "environment" "run under tests/cluster/with-cluster"; finish; }
 [[ -x $bin ]] || { not_ok "environment" "$bin is not built"; finish; }
 
-"$bin" install --script-dir "$repo" --operator-namespace "$op" | k apply -f - >/dev/null ||
+"$bin" install --script-dir "$repo" --operator-namespace "$op" | k apply --server-side -f - >/dev/null ||
 	{ not_ok "flinkop install applies"; finish; }
 for ns in "$run-a" "$run-b"; do
 	k create namespace "$ns" >/dev/null

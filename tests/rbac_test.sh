@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The RBAC model against the real control plane, acting as the ServiceAccounts rather than as admin:
-# `flinkop install | kubectl apply -f -` installs the operator; the daemon, running with the operator
+# `flinkop install | kubectl apply --server-side -f -` installs the operator; the daemon, running with the operator
 # ServiceAccount's own token, gives a new Flink namespace its `flink` ServiceAccount, Role and RoleBinding with no
 # kubectl by hand; that account can do exactly the upstream job rules, verb by verb, and what a JobManager does
 # (including an ownerReference with blockOwnerDeletion under OwnerReferencesPermissionEnforcement); namespaced
@@ -50,13 +50,13 @@ start_daemon() {
 
 # --- cluster scope: install, then run as the operator's ServiceAccount ---
 if "$bin" install --script-dir "$repo" --operator-namespace "$run-op" >"$tmp/install.yaml" 2>"$tmp/install.err" &&
-	k apply -f "$tmp/install.yaml" >"$tmp/apply.out" 2>&1 &&
+	k apply --server-side -f "$tmp/install.yaml" >"$tmp/apply.out" 2>&1 &&
 	k wait --for condition=established crd --all --timeout=60s >/dev/null &&
 	k -n "$run-op" get serviceaccount/flink-operator deployment/flinkop configmap/flinkop-policy >/dev/null &&
 	k get clusterrole/flink-operator clusterrolebinding/flink-operator-role-binding >/dev/null; then
-	ok "flinkop install | kubectl apply -f - installs CRDs, RBAC, Deployment and policy ConfigMap"
+	ok "flinkop install | kubectl apply --server-side -f - installs CRDs, RBAC, Deployment and policy ConfigMap"
 else
-	not_ok "flinkop install | kubectl apply -f - installs the operator" "$(cat "$tmp/install.err"; tail -n 5 "$tmp/apply.out")"
+	not_ok "flinkop install | kubectl apply --server-side -f - installs the operator" "$(cat "$tmp/install.err"; tail -n 5 "$tmp/apply.out")"
 	finish
 fi
 "$here/sa-kubeconfig" "$run-op" flink-operator "$tmp/operator.kubeconfig" >/dev/null ||
@@ -197,7 +197,7 @@ k create namespace "$run-w1" >/dev/null
 k create namespace "$run-w2" >/dev/null
 k create namespace "$run-c" >/dev/null
 if "$bin" install --script-dir "$repo" --operator-namespace "$run-nsop" --watch-namespaces "$run-w1,$run-w2" \
-	>"$tmp/install-ns.yaml" 2>"$tmp/install.err" && k apply -f "$tmp/install-ns.yaml" >"$tmp/apply.out" 2>&1 &&
+	>"$tmp/install-ns.yaml" 2>"$tmp/install.err" && k apply --server-side -f "$tmp/install-ns.yaml" >"$tmp/apply.out" 2>&1 &&
 	! grep -q "^kind: ClusterRole" "$tmp/install-ns.yaml"; then
 	ok "a namespaced-scope install applies, with Roles and no ClusterRole"
 else

@@ -33,7 +33,7 @@ no_role() { ! k -n "$1" get role flink >/dev/null 2>&1; }
 [[ -x $bin ]] || { not_ok "environment" "$bin is not built"; finish; }
 for ns in "$w1" "$w2" "$w3" "$w4"; do k create namespace "$ns" >/dev/null; done
 # The operator may access w1, w2 and w3; it watches w1 and w2.
-install "$w1,$w2,$w3" | k apply -f - >/dev/null || { not_ok "the namespaced install applies"; finish; }
+install "$w1,$w2,$w3" | k apply --server-side -f - >/dev/null || { not_ok "the namespaced install applies"; finish; }
 "$repo/tests/cluster/sa-kubeconfig" "$op" flink-operator "$tmp/operator.kubeconfig" >/dev/null
 k -n "$w1" apply -f "$ref/examples/basic.yaml" >/dev/null
 "$bin" run --kubeconfig "$tmp/operator.kubeconfig" --operator-namespace "$op" --watch-namespaces "$w1,$w2" \
