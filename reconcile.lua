@@ -170,6 +170,19 @@ function M.as_deployed(resource, changed)
     return out
 end
 
+-- scales_in_place(resource, prev, seen) -> whether a spec change is a SCALE applied in place: only the parallelism or
+-- the TaskManager count changed, of a running standalone cluster under the reactive scheduler, not mid-upgrade.
+function M.scales_in_place(resource, prev, seen)
+    local cfg = present(resource.spec.flinkConfiguration) and resource.spec.flinkConfiguration or {}
+    local mode = cfg["scheduler-mode"]
+    if type(mode) ~= "string" or mode:lower() ~= "reactive" or not config.is_standalone(resource.spec) then
+        return false
+    end
+    if not prev or flink_upgrade.upgrading(prev) or prev.lifecycleState == "SUSPENDED" then return false end
+    if present(resource.spec.job) and resource.spec.job.state == "suspended" then return false end
+    return seen["Deployment/" .. resource.metadata.name] ~= nil and flink_status.scale_only(resource)
+end
+
 -- A FlinkDeployment labelled flink.apache.org/canary=true is a health probe of the operator itself.
 function M.is_canary(resource)
     local labels = present(resource.metadata) and resource.metadata.labels
@@ -195,9 +208,14 @@ function M.reconcile(resource, observed, ctx)
     if problem then return invalid(resource, problem) end
 
     local changed = flink_status.spec_changed(resource)
-    local c = config.cluster(M.as_deployed(resource, changed))
-    local deployment = seen["Deployment/" .. c.name]
     local prev = previous_status(resource)
+    -- Upstream's SCALE: a standalone cluster under Flink's reactive scheduler takes a new parallelism or TaskManager
+    -- count in place (the TaskManager Deployment's replicas; the job rescales itself); nothing is redeployed.
+    local scaling = changed and M.scales_in_place(resource, prev, seen)
+    if scaling then changed = false end
+    local deployed_as = M.as_deployed(resource, changed)
+    local c = config.cluster(deployed_as)
+    local deployment = seen["Deployment/" .. c.name]
     local suspended = c.application and resource.spec.job.state == "suspended"
 
     local flink = observed and present(observed.flink) and observed.flink or nil
@@ -243,7 +261,8 @@ function M.reconcile(resource, observed, ctx)
         job = flink_job.observe(status, flink, ctx, events)
     end
     local job_state = c.application and status.jobStatus.state or nil
-    status.reconciliationStatus = flink_status.reconciliation_status(resource, ctx,
+    -- A scale is recorded as the spec now deployed, under the generation (and so the job id) of the running cluster.
+    status.reconciliationStatus = flink_status.reconciliation_status(scaling and deployed_as or resource, ctx,
         jm == "READY" and (not c.application or flink_job.stable(job_state)))
     local rs = status.reconciliationStatus
     local resuming = prev and prev.lifecycleState == "SUSPENDED" -- deployed before: DEPLOYED, not CREATED
@@ -263,7 +282,9 @@ function M.reconcile(resource, observed, ctx)
         end
     end
 
-    if not deployment and jm == "DEPLOYING" then
+    if scaling then
+        events[#events + 1] = event("Normal", "SpecChanged", "SCALE change(s) detected, scaling in place.")
+    elseif not deployment and jm == "DEPLOYING" then
         events[#events + 1] = event("Normal", "Submit", "Starting deployment")
     elseif jm == "MISSING" then
         events[#events + 1] = event("Warning", "RecoverDeployment", "Recovering lost deployment")
@@ -613,6 +634,39 @@ M.tests = {
         assert(text:find("execution.target: remote", 1, true) and text:find("kubernetes.internal.cluster-mode: APPLICATION", 1, true))
         assert(text:find("pipeline.classpaths: file:///opt/flink/examples/streaming/StateMachineExample.jar", 1, true))
         assert(r.status.taskManager.replicas == 3)
+    end,
+    ["a reactive standalone cluster scales in place: new taskmanager replicas, no redeployment, the same job"] = function()
+        local reactive = function(f)
+            f.spec.mode = "standalone"
+            f.spec.job.upgradeMode = "savepoint"
+            f.spec.flinkConfiguration["scheduler-mode"] = "REACTIVE"
+            f.spec.flinkConfiguration.state = { ["checkpoints.dir"] = "file:///cp", ["savepoints.dir"] = "file:///sp" }
+        end
+        local fd, seen = basic(reactive), observed_deployment("dep-uid", true)
+        fd.status = M.reconcile(fd, seen, NOW).status
+        seen.flink = flink_answer({ job_in("RUNNING") })
+        local before = M.reconcile(fd, seen, NOW)
+        fd.status = before.status
+        assert(fd.status.lifecycleState == "STABLE")
+        fd.spec.job.parallelism, fd.metadata.generation = 8, 2
+        local r = M.reconcile(fd, seen, NOW)
+        local got, was = by_key(r.objects), by_key(before.objects)
+        assert(r.actions == nil and r.status.reconciliationStatus.state == "DEPLOYED", "no savepoint, no upgrade")
+        assert(got["Deployment/basic-example-taskmanager"].spec.replicas == 4, "ceil(8 / 2 slots)")
+        assert(json.encode(got["Deployment/basic-example"]) == json.encode(was["Deployment/basic-example"]),
+            "the JobManager is not redeployed")
+        assert(r.status.jobStatus.jobId == JOB_ID and r.status.lifecycleState == "STABLE")
+        assert(r.events[#r.events].message:find("SCALE", 1, true))
+        fd.status = r.status -- recorded: the next pass is no change, and keeps the new replicas
+        assert(not flink_status.spec_changed(fd))
+        r = M.reconcile(fd, seen, NOW)
+        assert(by_key(r.objects)["Deployment/basic-example-taskmanager"].spec.replicas == 4 and r.actions == nil)
+        local plain = basic(function(f) reactive(f); f.spec.flinkConfiguration["scheduler-mode"] = nil end)
+        plain.status = M.reconcile(plain, seen, NOW).status
+        plain.status = M.reconcile(plain, seen, NOW).status
+        plain.spec.job.parallelism, plain.metadata.generation = 8, 2
+        r = M.reconcile(plain, seen, NOW)
+        assert(r.actions[1].type == "stop", "without the reactive scheduler a parallelism change is an upgrade")
     end,
     ["standalone taskmanager replicas come from the spec when given"] = function()
         local r = M.reconcile(basic(function(fd) fd.spec.mode = "standalone"; fd.spec.taskManager.replicas = 4 end),

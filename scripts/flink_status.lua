@@ -108,14 +108,32 @@ end
 -- restartNonce is part of the spec: a new value is a change, upgraded as any other (upstream's restart).
 -- savepointRedeployNonce is too (a redeployment from initialSavepointPath, flink_upgrade.redeploy_path), but, as
 -- upstream's onNullIgnore has it, removing it is no change.
-function M.spec_changed(resource)
+local function compared_pair(resource)
     local prev = M.previous(resource.status)
-    if not prev then return true end
+    if not prev then return nil end
     local old, new = compared_spec(prev.spec), compared_spec(resource.spec)
     if present(old.job) and present(new.job) and not present(new.job.savepointRedeployNonce) then
         old.job.savepointRedeployNonce, new.job.savepointRedeployNonce = nil, nil
     end
+    return old, new
+end
+
+function M.spec_changed(resource)
+    local old, new = compared_pair(resource)
+    if not old then return true end
     return json.encode(old) ~= json.encode(new)
+end
+
+-- scale_only(resource) -> true when the spec differs from the last one reconciled in nothing but the fields
+-- upstream's spec diff calls SCALE in standalone mode: spec.job.parallelism and spec.taskManager.replicas.
+function M.scale_only(resource)
+    local old, new = compared_pair(resource)
+    if not old or json.encode(old) == json.encode(new) then return false end
+    for _, spec in ipairs({ old, new }) do
+        if present(spec.job) then spec.job.parallelism = nil end
+        if present(spec.taskManager) then spec.taskManager.replicas = nil end
+    end
+    return json.encode(old) == json.encode(new)
 end
 
 -- deployed_generation(status) -> the metadata.generation the last reconciled spec was deployed for, or nil. A
