@@ -333,55 +333,51 @@ static void throwable_line(const cJSON *cause, const char *none, char *buf, size
     snprintf(buf, len, "%.*s", (int)strcspn(text, "\r\n"), text);
 }
 
-cJSON *flink_rest_savepoint_parse(const cJSON *body, char *err, size_t errlen)
+/* The answer of an asynchronous operation ({"status": {"id"}, "operation": {...}}): NULL with err when status.id is
+ * neither IN_PROGRESS nor COMPLETED; {status = IN_PROGRESS}; {status = COMPLETED, <result_key> = result} when the
+ * operation has a result (taken; NULL when none) and no failure cause under cause_key; else {status = FAILED,
+ * failure}, the cause's first line, else `none`. */
+static cJSON *operation_parse(const cJSON *body, const char *what, const char *cause_key, const char *result_key,
+                              cJSON *result, const char *none, char *err, size_t errlen)
 {
     const char *status = string_member(cJSON_GetObjectItemCaseSensitive(body, "status"), "id");
-    const cJSON *op = cJSON_GetObjectItemCaseSensitive(body, "operation");
+    const cJSON *cause = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "operation"),
+                                                          cause_key);
     if (status == NULL || (strcmp(status, "IN_PROGRESS") != 0 && strcmp(status, "COMPLETED") != 0)) {
-        strutil_errf(err, errlen, "savepoint status: no status.id IN_PROGRESS or COMPLETED in the answer");
+        cJSON_Delete(result);
+        strutil_errf(err, errlen, "%s status: no status.id IN_PROGRESS or COMPLETED in the answer", what);
         return NULL;
     }
     cJSON *out = cJSON_CreateObject();
-    const char *location = string_member(op, "location");
-    const cJSON *cause = cJSON_GetObjectItemCaseSensitive(op, "failure-cause");
     if (strcmp(status, "IN_PROGRESS") == 0) {
         cJSON_AddStringToObject(out, "status", "IN_PROGRESS");
-    } else if (location && !(cause && !cJSON_IsNull(cause))) {
+        cJSON_Delete(result);
+    } else if (result && !(cause && !cJSON_IsNull(cause))) {
         cJSON_AddStringToObject(out, "status", "COMPLETED");
-        cJSON_AddStringToObject(out, "location", location);
+        cJSON_AddItemToObject(out, result_key, result);
     } else {
-        /* A failure-cause is a SerializedThrowable: {"class", "stack-trace", ...}. */
+        /* A failure cause is a SerializedThrowable: {"class", "stack-trace", ...}. */
         char why[512];
-        throwable_line(cause, "no location", why, sizeof why);
+        throwable_line(cause, none, why, sizeof why);
         cJSON_AddStringToObject(out, "status", "FAILED");
         cJSON_AddStringToObject(out, "failure", why);
+        cJSON_Delete(result);
     }
     return out;
 }
 
+cJSON *flink_rest_savepoint_parse(const cJSON *body, char *err, size_t errlen)
+{
+    const char *location = string_member(cJSON_GetObjectItemCaseSensitive(body, "operation"), "location");
+    return operation_parse(body, "savepoint", "failure-cause", "location",
+                           location ? cJSON_CreateString(location) : NULL, "no location", err, errlen);
+}
+
 cJSON *flink_rest_checkpoint_parse(const cJSON *body, char *err, size_t errlen)
 {
-    const char *status = string_member(cJSON_GetObjectItemCaseSensitive(body, "status"), "id");
-    const cJSON *op = cJSON_GetObjectItemCaseSensitive(body, "operation");
-    if (status == NULL || (strcmp(status, "IN_PROGRESS") != 0 && strcmp(status, "COMPLETED") != 0)) {
-        strutil_errf(err, errlen, "checkpoint status: no status.id IN_PROGRESS or COMPLETED in the answer");
-        return NULL;
-    }
-    cJSON *out = cJSON_CreateObject();
-    const cJSON *cause = cJSON_GetObjectItemCaseSensitive(op, "failureCause");
-    double id = millis_member(op, "checkpointId");
-    if (strcmp(status, "IN_PROGRESS") == 0) {
-        cJSON_AddStringToObject(out, "status", "IN_PROGRESS");
-    } else if (id >= 0 && !(cause && !cJSON_IsNull(cause))) {
-        cJSON_AddStringToObject(out, "status", "COMPLETED");
-        cJSON_AddNumberToObject(out, "checkpoint_id", id);
-    } else {
-        char why[512];
-        throwable_line(cause, "no checkpointId", why, sizeof why);
-        cJSON_AddStringToObject(out, "status", "FAILED");
-        cJSON_AddStringToObject(out, "failure", why);
-    }
-    return out;
+    double id = millis_member(cJSON_GetObjectItemCaseSensitive(body, "operation"), "checkpointId");
+    return operation_parse(body, "checkpoint", "failureCause", "checkpoint_id",
+                           id >= 0 ? cJSON_CreateNumber(id) : NULL, "no checkpointId", err, errlen);
 }
 
 cJSON *flink_rest_checkpoints_savepoint(const cJSON *checkpoints, double since_ms)
