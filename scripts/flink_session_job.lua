@@ -117,16 +117,22 @@ local function accepted_unlisted(flink, prev, ctx)
     return not (math.type(began) and now) or now - began < LIST_GRACE_MS
 end
 
--- A stateless upgrade: UPGRADING with the target spec (written before the cancel is sent), the old job cancelled;
--- "redeploy" once it has ended or is not listed.
-local function stateless_step(resource, prev, job, ctx)
-    if not job or ENDED[job.state] then return "redeploy" end
-    local status = flink_upgrade.upgrading_status(resource, prev, ctx)
-    status.jobStatus.jobId = job.id
+-- upgrading_pass(resource, prev, ctx) -> the status and events of a pass of an upgrade: UPGRADING with the target
+-- spec, and a SpecChanged event on its first pass.
+local function upgrading_pass(resource, prev, ctx)
     local events = objects.list()
     if not flink_upgrade.upgrading(prev) then
         events[1] = event("Normal", "SpecChanged", "UPGRADE change(s) detected, starting reconciliation.")
     end
+    return flink_upgrade.upgrading_status(resource, prev, ctx), events
+end
+
+-- A stateless upgrade: UPGRADING with the target spec (written before the cancel is sent), the old job cancelled;
+-- "redeploy" once it has ended or is not listed.
+local function stateless_step(resource, prev, job, ctx)
+    if not job or ENDED[job.state] then return "redeploy" end
+    local status, events = upgrading_pass(resource, prev, ctx)
+    status.jobStatus.jobId = job.id
     events[#events + 1] = event("Normal", "Cancel", string.format("Cancelling job %s for the %s", job.id,
         suspended(resource.spec) and "suspension" or "upgrade (upgradeMode: stateless)"))
     return { objects = objects.list(), status = status, events = events, requeue_after = flink_upgrade.REQUEUE_WAIT,
@@ -148,11 +154,7 @@ function M.upgrade(resource, prev, flink, ctx)
     end
     local job = flink_job.job(flink, prev)
     if not job and accepted_unlisted(flink, prev, ctx) then -- stopped or cancelled once listed
-        local status = flink_upgrade.upgrading_status(resource, prev, ctx)
-        local events = objects.list()
-        if not upgrading then
-            events[1] = event("Normal", "SpecChanged", "UPGRADE change(s) detected, starting reconciliation.")
-        end
+        local status, events = upgrading_pass(resource, prev, ctx)
         return { objects = objects.list(), status = status, events = events,
                  requeue_after = flink_upgrade.REQUEUE_WAIT }
     end
